@@ -141,6 +141,10 @@ struct tb_ws_request {
 int tb_ws_parse_request(const char *msg, size_t len, struct tb_ws_request *out);
 void tb_ws_request_release(struct tb_ws_request *r);
 
+/* true if @s[0..@len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF, no truncated sequence). */
+bool tb_ws_utf8_valid(const char *s, size_t len);
+
 /* ---- growable text buffer ---------------------------------------------------------- */
 struct tb_ws_text {
     char *mem; /* NUL-terminated when len > 0 */

@@ -49,6 +49,48 @@ bool tb_ws_bucket_take(struct tb_ws_bucket *b, int64_t now_ms)
     return true;
 }
 
+/* ---- UTF-8 ------------------------------------------------------------------------ */
+
+bool tb_ws_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str, *end = s + len;
+    while (s < end) {
+        unsigned c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        size_t n;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates U+D800..U+DFFF */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            if (c == 0xF0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        } else {
+            return false; /* continuation byte, C0/C1 overlong lead, F5..FF */
+        }
+        if ((size_t)(end - s) < n)
+            return false;
+        if (s[1] < lo || s[1] > hi)
+            return false;
+        for (size_t i = 2; i < n; i++)
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+        s += n;
+    }
+    return true;
+}
+
 /* ---- requests ---------------------------------------------------------------------- */
 
 #define TYPE_ECHO_MAX 64 /* bytes of an unknown type name quoted in the close reason */

@@ -26,8 +26,14 @@
  *
  * Upgrade policy (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, headers still available):
  *   wrong path 404, shutting down 503, Origin not allowed 403, bad/missing key 401 +
- *   "WWW-Authenticate: Bearer", server.max_clients reached 503. Each refusal is a JSON
- *   body {"error": ...} written here, then we return 1 (lws completes the transaction).
+ *   "WWW-Authenticate: Bearer", subprotocol list without ours 400, server.max_clients
+ *   reached 503. Each refusal is a JSON body {"error": ...} written here, then we
+ *   return 1 (lws completes the transaction).
+ *
+ * Inbound messages are reassembled up to server.max_message_bytes, rate-limited (token
+ * bucket), checked for UTF-8 here (not by lws, so the close has a reason and is
+ * counted), then parsed by tb_ws_parse_request() (request.c). Plain HTTP requests are
+ * decided by tb_ws_http_route() (http.c) and written here in one lws_write().
  *
  * Shutdown: tb_server_request_stop() -> flag + cancel -> begin_stop(): every client is
  *   marked to close with 1001 "server shutdown" (sent from its WRITEABLE callback), new
@@ -525,6 +531,34 @@ static void peer_name(struct lws *wsi, char *buf, size_t len)
         snprintf(buf, len, "?");
 }
 
+/* true if the client offers no subprotocol, or offers ours among its list. lws would
+ * silently drop a client that offers only names it does not know (e.g. only
+ * "bearer.<key>"); we answer 400 instead. */
+static bool subprotocol_acceptable(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) <= 0)
+        return true;
+    char *list = header_dup(wsi, WSI_TOKEN_PROTOCOL);
+    if (!list)
+        return false;
+    bool found = false;
+    const size_t want = strlen(TB_SUBPROTOCOL);
+    for (char *p = list; *p && !found;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        char *end = p;
+        while (*end && *end != ',')
+            end++;
+        char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        found = (size_t)(last - p) == want && memcmp(p, TB_SUBPROTOCOL, want) == 0;
+        p = end;
+    }
+    wipe_free(list); /* may hold a bearer.<key> entry */
+    return found;
+}
+
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: 0 = proceed, 1 = refused (response written). */
 static int confirm_upgrade(struct tb_server *s, struct lws *wsi, const char *upgrade)
 {
@@ -550,6 +584,12 @@ static int confirm_upgrade(struct tb_server *s, struct lws *wsi, const char *upg
         const char *msg = auth == TB_WS_AUTH_MISSING ? "missing API key" : "invalid API key";
         tb_info(COMP, "upgrade refused from %s: %s", peer, msg);
         return refuse_upgrade(s, wsi, TB_WS_ROUTE_WS, 401, TB_WS_HTTP_WWW_AUTHENTICATE, msg) ? -1 : 1;
+    }
+    if (!subprotocol_acceptable(wsi)) {
+        tb_info(COMP, "upgrade refused from %s: subprotocol list without %s", peer,
+                TB_SUBPROTOCOL);
+        return refuse_upgrade(s, wsi, TB_WS_ROUTE_WS, 400, 0,
+                              "unsupported subprotocol: offer \"" TB_SUBPROTOCOL "\"") ? -1 : 1;
     }
     if (s->stats.clients >= (uint64_t)s->cfg->max_clients) {
         tb_warn(COMP, "upgrade refused from %s: %d clients connected (server.max_clients)", peer,
@@ -709,8 +749,13 @@ static void handle_subscription(struct tb_server *s, struct session *c,
 /* A complete text message. Returns the callback's result (-1 closes). */
 static int handle_message(struct tb_server *s, struct session *c)
 {
+    lws_validity_confirmed(c->wsi); /* any message proves the client alive */
     if (!tb_ws_bucket_take(&c->bucket, mono_ms()))
         return close_now(c, TB_WS_CLOSE_POLICY, "rate limit exceeded");
+    /* Checked here rather than by lws (LWS_SERVER_OPTION_VALIDATE_UTF8) so that the
+     * close carries a reason and is counted with its code. */
+    if (!tb_ws_utf8_valid(c->rx ? c->rx : "", c->rx_len))
+        return close_now(c, TB_WS_CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
 
     struct tb_ws_request req;
     int rc = tb_ws_parse_request(c->rx ? c->rx : "", c->rx_len, &req);
@@ -726,7 +771,6 @@ static int handle_message(struct tb_server *s, struct session *c)
     struct tb_buf buf = {0};
     switch (req.type) {
     case TB_WS_REQ_PING:
-        lws_validity_confirmed(c->wsi);
         reply(c, TB_WS_KIND_PONG, tb_encode_pong(wall_ms(), &buf), &buf);
         break;
     case TB_WS_REQ_SUBSCRIBE:
@@ -877,8 +921,7 @@ int tb_server_new(const struct tb_config *cfg, struct tb_mailbox *mb, struct tb_
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     const char *addr = cfg->server_address ? cfg->server_address : "";
     if (!strchr(addr, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;

@@ -205,6 +205,40 @@ static void test_bucket_one_per_second(void **state)
     assert_false(tb_ws_bucket_take(&b, 1500));
 }
 
+static void utf8_ok(const char *s) { assert_true(tb_ws_utf8_valid(s, strlen(s))); }
+static void utf8_bad(const char *s) { assert_false(tb_ws_utf8_valid(s, strlen(s))); }
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    utf8_ok("");
+    utf8_ok("plain ASCII {\"type\":\"ping\"}");
+    utf8_ok("\xc3\xa9");             /* U+00E9 */
+    utf8_ok("\xe2\x82\xac");         /* U+20AC */
+    utf8_ok("\xed\x9f\xbf");         /* U+D7FF, last before the surrogates */
+    utf8_ok("\xee\x80\x80");         /* U+E000, first after them */
+    utf8_ok("\xf0\x9f\x98\x80");     /* U+1F600 */
+    utf8_ok("\xf4\x8f\xbf\xbf");     /* U+10FFFF, the last code point */
+    utf8_bad("\xff");
+    utf8_bad("\xfe\xff");
+    utf8_bad("\x80");                 /* lone continuation byte */
+    utf8_bad("\xc3");                 /* truncated */
+    utf8_bad("\xe2\x82");             /* truncated */
+    utf8_bad("\xc0\xaf");             /* overlong '/' */
+    utf8_bad("\xc1\xbf");             /* overlong */
+    utf8_bad("\xe0\x80\xaf");         /* overlong */
+    utf8_bad("\xf0\x80\x80\xaf");     /* overlong */
+    utf8_bad("\xed\xa0\x80");         /* U+D800 surrogate */
+    utf8_bad("\xed\xbf\xbf");         /* U+DFFF surrogate */
+    utf8_bad("\xf4\x90\x80\x80");     /* U+110000 */
+    utf8_bad("\xf5\x80\x80\x80");
+    utf8_bad("\xc3\x28");             /* bad continuation */
+    utf8_bad("\xe2\x28\xa1");
+    utf8_bad("ok so far \xe2\x82\xac then \xa9");
+    /* an embedded NUL is valid UTF-8 (the JSON parser rejects it later) */
+    assert_true(tb_ws_utf8_valid("a\0b", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_unknown_type_truncated),
         cmocka_unit_test(test_bucket),
         cmocka_unit_test(test_bucket_one_per_second),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
