@@ -28,6 +28,7 @@ PACKAGES=(
     python3-pytest
     python3-websockets
     python3-confluent-kafka   # tests/integration/conftest.py (Kafka client)
+    python3-yaml              # tests/integration/test_deploy.py (Kubernetes manifests)
     procps
     iproute2
     # --- local kafka (scripts/local-kafka: JVM + Maven to fetch the jars)
