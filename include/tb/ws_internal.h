@@ -10,6 +10,7 @@
  *   cache    tb_ws_fcache: subscription key -> metrics frame, for the current update,
  *            so each distinct subscription set is serialized once.
  *   bucket   tb_ws_bucket: the inbound-message token bucket.
+ *   fanout   frame batching (several frames in one send) and the keep-alive decision.
  *   request  tb_ws_parse_request(): a client's JSON message -> request or close code.
  *   prom     tb_ws_prom_render(): the Prometheus text exposition of GET /metrics.
  *
@@ -99,6 +100,29 @@ struct tb_ws_frame *tb_ws_fcache_get(const struct tb_ws_fcache *c, const char *k
 int tb_ws_fcache_put(struct tb_ws_fcache *c, const char *key, struct tb_ws_frame *f);
 void tb_ws_fcache_clear(struct tb_ws_fcache *c);   /* drops everything, keeps storage */
 void tb_ws_fcache_release(struct tb_ws_fcache *c); /* clear + free storage */
+
+/* ---- fan-out helpers (fanout.c) ------------------------------------------------------ */
+#define TB_WS_FRAME_HEADER_MAX 10
+
+/* The header of one complete, unmasked server text frame (FIN, opcode 1) carrying @len
+ * payload bytes (RFC 6455 5.2: 7-bit, 16-bit or 64-bit length). Returns its size. */
+size_t tb_ws_frame_header(unsigned char out[TB_WS_FRAME_HEADER_MAX], size_t len);
+
+/* Append that header and @payload[0..@len) to @out at *@used (capacity @cap), and
+ * advance *@used. Returns false, with nothing written, if the frame does not fit. */
+bool tb_ws_batch_append(unsigned char *out, size_t cap, size_t *used, const void *payload,
+                        size_t len);
+
+enum tb_ws_keepalive {
+    TB_WS_KEEPALIVE_NOTHING,
+    TB_WS_KEEPALIVE_PING, /* silent >= ping_after_ms and not pinged yet: send a ping */
+    TB_WS_KEEPALIVE_DROP, /* silent >= drop_after_ms: close without a close frame */
+};
+
+/* Keep-alive decision for a client last seen alive at @alive_ms (monotonic), that has
+ * (@ping_sent) or has not been pinged since. */
+enum tb_ws_keepalive tb_ws_keepalive_check(int64_t now_ms, int64_t alive_ms, bool ping_sent,
+                                           int64_t ping_after_ms, int64_t drop_after_ms);
 
 /* ---- token bucket ------------------------------------------------------------------ */
 /* Integer arithmetic in milli-tokens, so refills are exact (no float drift). */

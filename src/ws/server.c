@@ -22,7 +22,17 @@
  *      frames first (events and replies, in order), then the metrics slot.
  *   Frames carry TB_ENCODE_HEADROOM (>= LWS_PRE) bytes before the payload, so lws
  *   writes the frame header in place and nothing is copied per client (server frames
- *   are unmasked, so every client gets the same bytes).
+ *   are unmasked, so every client gets the same bytes). When a client has SEVERAL
+ *   frames pending (an event burst, then the metrics), they are framed here into one
+ *   scratch buffer and written with a single LWS_WRITE_RAW (fanout.c, write_batch()):
+ *   one send() and one service round per client instead of one per frame.
+ *
+ * Keep-alive: lws's own ping/hangup timers ("validity", retry_and_idle_policy) are
+ *   OFF: lws 4.1 re-inserts them into one sorted linked list on every pong, walking all
+ *   N connections (fanout.c explains the cost). keepalive_sweep() runs once a second:
+ *   a client silent for server.ping_interval_s gets a ping frame, one silent for
+ *   server.idle_timeout_s is dropped without a close frame (counted as 1006). A pong
+ *   or any message is a sign of life.
  *
  * Upgrade policy (LWS_CALLBACK_HTTP_CONFIRM_UPGRADE, headers still available):
  *   wrong path 404, shutting down 503, Origin not allowed 403, bad/missing key 401 +
@@ -44,6 +54,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +75,8 @@ _Static_assert(TB_ENCODE_HEADROOM >= LWS_PRE, "encoded frames must leave LWS_PRE
 #define RX_BUFFER_SIZE 4096         /* bytes per receive callback (not a message limit) */
 #define TX_PACKET_SIZE (256 * 1024) /* one send() attempt per frame up to this size */
 #define SLOW_CLOSE_GRACE_S 5        /* a slow consumer that cannot take its close frame */
+#define KEEPALIVE_SWEEP_MS 1000     /* ping / idle checks run this often */
+#define BATCH_BYTES (64 * 1024)     /* scratch for several frames written in one send */
 #define HTTP_HEADER_ROOM 1024
 #define AUTH_BUF_MAX 4096           /* header space lws keeps is 4096 bytes by default */
 
@@ -85,6 +98,10 @@ struct session {
     int close_code;
     char close_reason[TB_WS_REASON_MAX + 1];
     int final_code;               /* for the closes counter; 0 = none seen */
+    int64_t alive_ms;             /* monotonic: last sign of life (pong or message) */
+    bool ping_due;                /* send a ping frame at the next WRITEABLE */
+    bool ping_sent;               /* pinged since alive_ms */
+    bool dropping;                /* idle: being closed without a close frame */
     char peer[64];
 };
 
@@ -101,6 +118,8 @@ struct tb_server {
     struct lws_protocols protocols[2];
     lws_retry_bo_t retry;         /* must outlive the context */
     lws_sorted_usec_list_t stop_sul;
+    lws_sorted_usec_list_t keepalive_sul;
+    unsigned char *batch;         /* LWS_PRE + BATCH_BYTES, reused for every client */
 
     atomic_bool stop_requested;   /* written by any thread */
 
@@ -155,7 +174,14 @@ static void lws_log_emit(int level, const char *line)
 
 static bool session_has_output(const struct session *c)
 {
-    return c->closing || c->queue.count || c->metrics;
+    return c->closing || c->ping_due || c->queue.count || c->metrics;
+}
+
+static void session_alive(struct session *c)
+{
+    c->alive_ms = mono_ms();
+    c->ping_due = false;
+    c->ping_sent = false;
 }
 
 static void session_set_metrics(struct session *c, struct tb_ws_frame *f)
@@ -334,6 +360,40 @@ static void process_mailbox(struct tb_server *s)
     for (struct session *c = s->sessions; c; c = c->next)
         if (session_has_output(c))
             lws_callback_on_writable(c->wsi);
+}
+
+/* ---- keep-alive ---------------------------------------------------------------------------- */
+
+/* Once a second (service thread): ping silent clients, drop dead ones. O(clients). */
+static void keepalive_sweep(lws_sorted_usec_list_t *sul)
+{
+    struct tb_server *s =
+        (struct tb_server *)((char *)sul - offsetof(struct tb_server, keepalive_sul));
+    const int64_t now = mono_ms();
+    const int64_t ping_ms = (int64_t)s->cfg->ping_interval_s * 1000;
+    const int64_t idle_ms = (int64_t)s->cfg->idle_timeout_s * 1000;
+    for (struct session *c = s->sessions; c; c = c->next) {
+        if (c->closing || c->dropping)
+            continue;
+        switch (tb_ws_keepalive_check(now, c->alive_ms, c->ping_sent || c->ping_due, ping_ms,
+                                      idle_ms)) {
+        case TB_WS_KEEPALIVE_PING:
+            c->ping_due = true;
+            lws_callback_on_writable(c->wsi);
+            break;
+        case TB_WS_KEEPALIVE_DROP:
+            tb_info(COMP, "client %s silent for %lld ms: dropped (server.idle_timeout_s)", c->peer,
+                    (long long)(now - c->alive_ms));
+            c->dropping = true;
+            /* closed at the next service pass, without a close frame (code 1006) */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            break;
+        case TB_WS_KEEPALIVE_NOTHING:
+            break;
+        }
+    }
+    lws_sul_schedule(s->ctx, 0, &s->keepalive_sul, keepalive_sweep,
+                     (lws_usec_t)KEEPALIVE_SWEEP_MS * LWS_US_PER_MS);
 }
 
 /* ---- shutdown ----------------------------------------------------------------------------- */
@@ -659,6 +719,7 @@ static int on_established(struct tb_server *s, struct lws *wsi, struct pss *pss)
     }
     c->srv = s;
     c->wsi = wsi;
+    c->alive_ms = mono_ms();
     tb_ws_fqueue_init(&c->queue, (size_t)s->cfg->max_queued_events);
     tb_ws_bucket_init(&c->bucket, s->cfg->client_messages_per_second,
                       s->cfg->client_messages_burst, mono_ms());
@@ -696,16 +757,56 @@ static void on_closed(struct tb_server *s, struct pss *pss)
     session_free(c);
 }
 
-static int on_writeable(struct tb_server *s, struct session *c)
+/* The oldest pending frame of @c (queue first, then the metrics slot), borrowed. */
+static struct tb_ws_frame *next_frame(const struct session *c)
 {
-    if (c->closing)
-        return close_now(c, c->close_code, c->close_reason);
+    if (c->queue.count)
+        return c->queue.items[c->queue.head];
+    return c->metrics;
+}
 
+/* Remove next_frame() and return its reference. */
+static struct tb_ws_frame *take_frame(struct session *c)
+{
     struct tb_ws_frame *f = tb_ws_fqueue_pop(&c->queue);
     if (!f) {
         f = c->metrics;
         c->metrics = NULL;
     }
+    return f;
+}
+
+/* Several pending frames: frame as many as fit into the scratch buffer and write them
+ * with ONE raw send (lws buffers whatever the socket does not take, as for any write).
+ * Returns the number of frames written (0 if the oldest does not fit: the caller
+ * writes it alone), or -1 to drop the connection. */
+static int write_batch(struct tb_server *s, struct session *c)
+{
+    unsigned char *out = s->batch + LWS_PRE;
+    size_t used = 0, payload = 0;
+    uint64_t sent[TB_WS_KIND_COUNT] = {0};
+    int n = 0;
+    for (struct tb_ws_frame *f; (f = next_frame(c)) != NULL; n++) {
+        if (!tb_ws_batch_append(out, BATCH_BYTES, &used, tb_buf_payload(&f->buf), f->buf.len))
+            break;
+        sent[f->kind]++;
+        payload += f->buf.len;
+        tb_ws_frame_unref(take_frame(c)); /* copied */
+    }
+    if (n == 0)
+        return 0;
+    if (lws_write(c->wsi, out, used, LWS_WRITE_RAW) < 0)
+        return -1;
+    for (int k = 0; k < TB_WS_KIND_COUNT; k++)
+        s->stats.messages_sent[k] += sent[k];
+    s->stats.bytes_sent += payload;
+    return n;
+}
+
+/* Write the oldest pending frame alone, in place (no copy). Returns 0 or -1. */
+static int write_one(struct tb_server *s, struct session *c)
+{
+    struct tb_ws_frame *f = take_frame(c);
     if (!f)
         return 0;
     size_t len = f->buf.len;
@@ -715,8 +816,36 @@ static int on_writeable(struct tb_server *s, struct session *c)
         s->stats.bytes_sent += len;
     }
     tb_ws_frame_unref(f);
-    if (n < 0)
+    return n < 0 ? -1 : 0;
+}
+
+static int on_writeable(struct tb_server *s, struct session *c)
+{
+    if (c->dropping)
         return -1;
+    if (c->closing)
+        return close_now(c, c->close_code, c->close_reason);
+
+    if (c->ping_due) {
+        /* A non-empty payload: lws 4.1 does not pass an EMPTY pong (the echo of an empty
+         * ping) to the protocol callback, and the echo is all a client sends back. */
+        unsigned char *p = s->batch + LWS_PRE;
+        uint64_t now = (uint64_t)mono_ms();
+        for (int i = 0; i < 8; i++)
+            p[i] = (unsigned char)(now >> (8 * (7 - i)));
+        c->ping_due = false;
+        c->ping_sent = true;
+        if (lws_write(c->wsi, p, 8, LWS_WRITE_PING) < 0)
+            return -1;
+    } else if (c->queue.count + (c->metrics ? 1 : 0) >= 2) {
+        int n = write_batch(s, c);
+        if (n < 0)
+            return -1;
+        if (n == 0 && write_one(s, c) < 0)
+            return -1;
+    } else if (write_one(s, c) < 0) {
+        return -1;
+    }
     if (session_has_output(c))
         lws_callback_on_writable(c->wsi);
     return 0;
@@ -749,7 +878,7 @@ static void handle_subscription(struct tb_server *s, struct session *c,
 /* A complete text message. Returns the callback's result (-1 closes). */
 static int handle_message(struct tb_server *s, struct session *c)
 {
-    lws_validity_confirmed(c->wsi); /* any message proves the client alive */
+    session_alive(c); /* any message proves the client alive */
     if (!tb_ws_bucket_take(&c->bucket, mono_ms()))
         return close_now(c, TB_WS_CLOSE_POLICY, "rate limit exceeded");
     /* Checked here rather than by lws (LWS_SERVER_OPTION_VALIDATE_UTF8) so that the
@@ -853,6 +982,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         return pss && pss->sess ? on_receive(s, pss->sess, in, len) : -1;
 
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss && pss->sess)
+            session_alive(pss->sess);
+        return 0;
+
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (pss && pss->sess && !pss->sess->final_code && len >= 2) {
             const unsigned char *b = in;
@@ -911,10 +1045,15 @@ int tb_server_new(const struct tb_config *cfg, struct tb_mailbox *mb, struct tb_
     };
     /* protocols[1] stays zeroed: the terminator */
 
-    s->retry = (lws_retry_bo_t){
-        .secs_since_valid_ping = (uint16_t)cfg->ping_interval_s,
-        .secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s,
-    };
+    /* All zero: lws's validity timers are off (O(N) per pong in lws 4.1, see fanout.c);
+     * keepalive_sweep() implements server.ping_interval_s / server.idle_timeout_s. */
+    s->retry = (lws_retry_bo_t){0};
+    s->batch = malloc(LWS_PRE + BATCH_BYTES);
+    if (!s->batch) {
+        snprintf(err, errlen, "out of memory");
+        tb_server_free(s);
+        return -ENOMEM;
+    }
     if (cfg->idle_timeout_s <= cfg->ping_interval_s)
         tb_warn(COMP, "server.idle_timeout_s (%d) <= server.ping_interval_s (%d): idle clients "
                 "are dropped before they are pinged", cfg->idle_timeout_s, cfg->ping_interval_s);
@@ -952,6 +1091,8 @@ int tb_server_new(const struct tb_config *cfg, struct tb_mailbox *mb, struct tb_
         goto fail;
     }
     s->port = lws_get_vhost_listen_port(s->vh);
+    lws_sul_schedule(s->ctx, 0, &s->keepalive_sul, keepalive_sweep,
+                     (lws_usec_t)KEEPALIVE_SWEEP_MS * LWS_US_PER_MS);
     tb_mailbox_set_wake(mb, wake, s);
     tb_info(COMP, "listening on %s:%d%s", addr[0] ? addr : "0.0.0.0", s->port,
             info.ssl_cert_filepath ? " (TLS)" : "");
@@ -981,6 +1122,7 @@ int tb_server_run(struct tb_server *s)
         }
     }
     lws_sul_cancel(&s->stop_sul);
+    lws_sul_cancel(&s->keepalive_sul);
     if (s->sessions)
         tb_warn(COMP, "shutdown deadline passed with %llu client(s) still connected",
                 (unsigned long long)s->stats.clients);
@@ -1010,5 +1152,6 @@ void tb_server_free(struct tb_server *s)
     }
     tb_ws_fcache_release(&s->cache);
     tb_update_unref(s->latest);
+    free(s->batch);
     free(s);
 }
