@@ -17,6 +17,13 @@ def fmt_rate(v, unavailable, path):
     return "n/a" if path in unavailable else f"{v:.1f}/s"
 
 
+def fmt_latency(lat, unavailable, side):
+    """p50/p99 of one canary side in ms, or n/a when not measured."""
+    if f"latency.{side}P99" in unavailable:
+        return "n/a"
+    return f"{lat[side + 'P50']:.1f}/{lat[side + 'P99']:.1f}ms"
+
+
 def summarize(msg):
     t = msg.get("type")
     d = msg.get("data")
@@ -31,7 +38,9 @@ def summarize(msg):
         return (f"{ts} {state}metrics topics={ch['totalTopics']} partitions="
                 f"{ch['totalPartitions']} groups={ch['totalConsumers']} produce="
                 f"{fmt_rate(th['produceRate'], un, 'throughput.produceRate')} consume="
-                f"{fmt_rate(th['fetchRate'], un, 'throughput.fetchRate')} top-lag: {top}{err}")
+                f"{fmt_rate(th['fetchRate'], un, 'throughput.fetchRate')} latency p50/p99 "
+                f"produce={fmt_latency(d['latency'], un, 'produce')} "
+                f"fetch={fmt_latency(d['latency'], un, 'fetch')} top-lag: {top}{err}")
     if t in ("topic_created", "topic_deleted"):
         extra = f" partitions={d['partitions']}" if "partitions" in d else ""
         return f"{ts} {t} {d['name']}{extra}"

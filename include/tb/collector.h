@@ -11,7 +11,10 @@
  *   4. THEN end offsets (high watermarks, read_uncommitted) and log start offsets with
  *      rd_kafka_offsets_for_times() per chunk of kafka.list_offsets_chunk partitions,
  *      retried once per failed chunk;
- *   5. snapshot -> tracker (events) -> metrics -> tb_mailbox_publish().
+ *   4b. topic sizes and disk usage from the pod's log directories (pod.log_dirs);
+ *      never fails the cycle;
+ *   5. snapshot -> tracker (events) -> metrics -> tb_mailbox_publish(), the status
+ *      carrying the canary's measures and the pod's connections, memory and threads.
  * A cycle where 1, 2 (including a _PARTIAL group list) or 4 fails publishes a FAILED
  * status with the last good metrics and no events. A group whose offsets fail keeps
  * its previous offsets, flagged carried.
@@ -30,7 +33,8 @@
 struct tb_collector;
 
 /* Creates the librdkafka clients (validating the configuration again) and starts the
- * thread. Borrows @cfg and @mb, which must outlive the collector. */
+ * thread, and the latency canary when canary.enabled (include/tb/canary.h). Borrows
+ * @cfg and @mb, which must outlive the collector. */
 int tb_collector_start(const struct tb_config *cfg, struct tb_mailbox *mb,
                        struct tb_collector **out, char *err, size_t errlen);
 

@@ -21,6 +21,8 @@
  *   kafka     = { bootstrap_servers = "host:9092"; poll_interval_ms = 2000; ...
  *                 properties = [ "security.protocol=SASL_SSL", ... ]; };
  *   collector = { topics_include = [ "orders-*" ]; ... };
+ *   canary    = { enabled = true; topic = "__takhin_canary"; ... };
+ *   pod       = { log_dirs = [ "/var/lib/kafka/data" ]; broker_port = 9092; ... };
  *   server    = { address = "0.0.0.0"; port = 8080; ... };
  *   auth      = { api_keys = [ "k1" ]; api_keys_file = "/etc/takhin/keys"; };
  *   log       = { level = "info"; };
@@ -67,6 +69,22 @@ struct tb_config {
     int topic_delete_confirm_cycles;  /* default 2, 1..100 */
     int group_delete_confirm_cycles;  /* default 2, 1..100 */
     int stale_after_ms;               /* data older than this: /readyz 503, default 10000 */
+
+    /* canary: end-to-end latency probe (src/kafka/canary.c, docs/metrics-sources.md) */
+    bool canary_enabled;              /* default false */
+    char *canary_topic;               /* default "__takhin_canary"; a valid topic name */
+    int canary_interval_ms;           /* one probe per partition this often, default 1000 */
+    int canary_lost_after_ms;         /* not consumed back within this: lost, default 5000 */
+    int canary_window_s;              /* percentile window, default 60, 10..3600 */
+    bool canary_create_topic;         /* create the topic if missing, default true */
+    int canary_partitions;            /* of a created topic; 0 = one per broker */
+    int canary_replication_factor;    /* of a created topic; 0 = broker default */
+
+    /* pod: signals read from the pod the bridge shares with the broker (src/core/pod.c) */
+    struct tb_strlist pod_log_dirs;   /* absolute paths; empty = no sizes / disk usage */
+    int pod_broker_port;              /* listener whose connections are counted; 0 = off */
+    char *pod_process_match;          /* broker command-line substring; "" = the bridge */
+    char *pod_proc_root;              /* default "/proc" */
 
     /* server */
     char *server_address;             /* default "0.0.0.0" */

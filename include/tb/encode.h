@@ -27,11 +27,16 @@
 
 /*
  * The metrics "data" object (decisions, core; docs/protocol.md documents them for users):
- *   throughput   {produceRate, fetchRate (messages/s, 3 decimals), produceBytes,
- *                 fetchBytes (always 0 + unavailable)}
- *   latency      {produceP50..fetchP99: always 0 + unavailable (not measurable)}
- *   topicStats   [{name, partitions, totalMessages, totalBytes, produceRate, fetchRate,
- *                  unavailable:["totalBytes", +"produceRate"/"fetchRate" when unknown]}]
+ *   throughput   {produceRate, fetchRate (messages/s, 3 decimals), produceBytes
+ *                 (integer bytes/s from the log directories, m->bytes_rate_available),
+ *                 fetchBytes (always 0 + unavailable: not observable)}
+ *   latency      {produceP50..fetchP99: the canary's percentiles in ms (3 decimals);
+ *                 produce* unavailable unless st->canary.enabled && produce_available,
+ *                 fetch* likewise with fetch_available}
+ *   topicStats   [{name, partitions, totalMessages, totalBytes (bytes_available),
+ *                  produceRate, fetchRate, produceBytes (additive, integer bytes/s),
+ *                  unavailable:[those of "totalBytes", "produceRate", "fetchRate",
+ *                  "produceBytes" that are unknown, in that order]}]
  *                by name; narrowed by tb_subs_match_topic(filter)
  *   consumerLags [{groupId, state, members, totalLag, topicLags:[{topic, totalLag,
  *                  partitionLags:[{partition, currentOffset, logEndOffset, lag,
@@ -41,14 +46,19 @@
  *                Partition with unknown end: logEndOffset 0, lag 0,
  *                "unavailable":["logEndOffset","lag"]; unknown log start: logStartOffset 0
  *                and "logStartOffset" in that list.
- *   clusterHealth {activeConnections, totalTopics, totalPartitions, totalConsumers
- *                 (= consumer groups), diskUsageBytes, memoryUsageBytes, goroutineCount,
- *                 brokers}; cluster-wide, never narrowed.
+ *   clusterHealth {activeConnections (st->pod), totalTopics, totalPartitions,
+ *                 totalConsumers (= consumer groups), diskUsageBytes (m->snap->disk_bytes
+ *                 when sizes_known), memoryUsageBytes, goroutineCount (st->pod: VmRSS and
+ *                 thread count), brokers, processSource ("broker"|"bridge"|null) and
+ *                 processPid (int|null), additive}; cluster-wide, never narrowed.
  *   unavailable  dotted paths, in the order the fields appear above
  *   collector    {stale, ageMs|null, lastSuccess (Unix s)|null, cycleMs, cyclesOk,
  *                 cyclesFailed, error|null}
  *   bridge       {brokerRttP50Ms, brokerRttP95Ms, brokerRttP99Ms, requests,
  *                 requestErrors (= tx_errors + rx_errors)}: the bridge's own client RTT.
+ *   canary       (additive) {state ("disabled"|"starting"|"ok"|"failing"), windowSeconds,
+ *                 partitions, probesSent, probesAcked, probesReceived, probesLost,
+ *                 produceErrors, produceSamples, fetchSamples, error (string|null)}
  * Doubles are written with at most 3 decimals (e.g. 100.0, 1500.5, 0.333). @st may be
  * NULL (treated as "never succeeded": stale, client stats unavailable).
  */

@@ -27,6 +27,24 @@
  *   cluster produce/fetch rate = sum over topics whose rate is available; unavailable
  *     when there is no @prev.
  *
+ * Bytes (docs/metrics-sources.md), only when the snapshots carry a log directory scan
+ * (snap->sizes_known, from pod.log_dirs):
+ *   total bytes of a topic = sum of its partitions' log_bytes that are >= 0 (replicas
+ *     hosted in the scanned directories; a topic with none there has 0 bytes there).
+ *     Unavailable when !cur->sizes_known.
+ *   produce bytes rate of a topic = sum over partitions of
+ *     (log_bytes_cur - log_bytes_prev) / dtb, dtb = (cur->sizes_mono_ms -
+ *     prev->sizes_mono_ms) / 1000. UNAVAILABLE this cycle (never negative) when: there
+ *     is no @prev, either snapshot has no scan, dtb <= 0, the topic is new, or any
+ *     partition SHRANK (retention or compaction deleted a segment, the topic was
+ *     deleted and recreated: the bytes appended in that interval are unknown) or
+ *     APPEARED or DISAPPEARED in the directories (a replica moved in or out). Partitions
+ *     not hosted in either snapshot add nothing.
+ *   cluster produce bytes rate = sum over topics whose rate is available; unavailable
+ *     when there is no @prev or either snapshot has no scan (like the message rates, it
+ *     covers the reported topics only, and in a cycle where some topic's rate is
+ *     unavailable it is a lower bound).
+ *
  * Decisions (core, implementation notes):
  *   - Produce rate: a partition whose high watermark is unknown (-1) in either snapshot
  *     is skipped (adds nothing, does not make the topic unavailable).
@@ -85,6 +103,10 @@ struct tb_topic_stats {
     double produce_rate;    /* messages/s */
     bool fetch_rate_available;
     double fetch_rate;      /* messages/s committed by all groups */
+    bool bytes_available;   /* total_bytes is measured (log directory scan) */
+    int64_t total_bytes;    /* bytes of its *.log segments in the scanned directories */
+    bool produce_bytes_available;
+    double produce_bytes_rate; /* bytes/s appended to its logs */
 };
 
 struct tb_metrics {
@@ -94,6 +116,9 @@ struct tb_metrics {
     double produce_rate;          /* messages/s, cluster-wide */
     double fetch_rate;            /* messages/s, cluster-wide */
     double rate_window_s;         /* dt used for the rates */
+    bool bytes_rate_available;
+    double produce_bytes_rate;    /* bytes/s, sum over topics whose rate is available */
+    double bytes_window_s;        /* dtb used for the byte rates */
     int64_t total_partitions;
     size_t topic_count;
     struct tb_topic_stats *topics; /* same order as snap->topics */
@@ -119,17 +144,52 @@ struct tb_client_stats {
     uint64_t rx_errors;
 };
 
+/*
+ * The latency canary (src/kafka/canary.c), read by the collector at the end of each
+ * cycle. Latencies are milliseconds over the sliding window (window_ms); a side is
+ * available only when it has samples in the window AND succeeded recently (a probe
+ * acknowledged, resp. received, within lost_after_ms + interval_ms): a failing canary
+ * never shows old percentiles as current. Counters are cumulative since start.
+ */
+struct tb_canary_stats {
+    bool enabled;                 /* canary.enabled */
+    bool produce_available, fetch_available;
+    double produce_p50_ms, produce_p95_ms, produce_p99_ms; /* send -> broker ack */
+    double fetch_p50_ms, fetch_p95_ms, fetch_p99_ms;       /* send -> consumed back */
+    uint64_t produce_samples, fetch_samples;               /* in the window */
+    uint64_t sent, acked, received, lost, produce_errors;
+    int32_t partitions;           /* partitions probed each round; 0 = not probing yet */
+    int64_t window_ms;
+    char state[16];               /* "disabled" | "starting" | "ok" | "failing" */
+    char error[192];              /* why it is failing; "" otherwise */
+};
+
+/* Signals of the pod shared with the broker (src/core/pod.c), sampled every cycle. */
+struct tb_pod_stats {
+    bool connections_available;
+    int64_t connections;          /* ESTABLISHED to pod.broker_port */
+    bool process_available;
+    bool process_is_broker;       /* false: the bridge's own process */
+    int32_t pid;
+    int64_t memory_bytes;         /* VmRSS */
+    int64_t threads;
+};
+
 /* The collector's health, published with every cycle (successful or not). */
 struct tb_status {
     int64_t published_ms;     /* wall clock when published */
     int64_t last_success_ms;  /* wall clock of the last complete cycle; 0 = never */
     int64_t cycle_ms;         /* duration of the latest cycle */
+    uint32_t requests_last_cycle; /* Kafka requests the latest cycle sent (the
+                                     collector's estimate, see collector.c) */
     uint64_t cycles_ok;
     uint64_t cycles_failed;
     bool last_ok;
     char last_error[256];     /* "" when the latest cycle succeeded */
     int64_t stale_after_ms;   /* from config: data older than this is stale */
     struct tb_client_stats client;
+    struct tb_canary_stats canary; /* zeroed: disabled */
+    struct tb_pod_stats pod;       /* zeroed: nothing measured */
 };
 
 /* Age of the data in ms at @now_ms; -1 if there never was a complete cycle. */

@@ -27,6 +27,8 @@ struct tb_partition {
     int32_t leader;      /* broker id; -1 if leaderless */
     int64_t log_start;   /* log start offset (low watermark); -1 unknown */
     int64_t high_watermark; /* end offset (read_uncommitted); -1 unknown */
+    int64_t log_bytes;   /* bytes of its *.log segments in the pod's log directories
+                            (logdirs.h); -1 = not hosted there, or sizes not measured */
 };
 
 struct tb_topic {
@@ -65,6 +67,10 @@ struct tb_snapshot {
     struct tb_topic *topics;
     size_t group_count;
     struct tb_group *groups;
+    /* log directory scan of the pod (pod.log_dirs), taken right after the end offsets */
+    bool sizes_known;     /* the scan succeeded: partitions' log_bytes are measured */
+    int64_t sizes_mono_ms; /* CLOCK_MONOTONIC when the scan ended: time base of byte rates */
+    int64_t disk_bytes;   /* allocated bytes under the log directories; -1 unknown */
     /* builder capacity (private) */
     size_t topic_cap, group_cap;
 };
@@ -75,7 +81,8 @@ struct tb_snapshot *tb_snapshot_new(int64_t taken_ms);
  *
  * Decisions (core, implementation notes):
  *   - tb_snapshot_add_topic() pre-fills partitions[i] with id = i, leader = -1,
- *     log_start = -1, high_watermark = -1; the caller overwrites what it knows. The
+ *     log_start = -1, high_watermark = -1, log_bytes = -1; the caller overwrites what
+ *     it knows. tb_snapshot_new() starts with sizes_known = false, disk_bytes = -1. The
  *     returned pointer (and that of add_group) is valid only until the next
  *     add_topic (resp. add_group) call on the same snapshot: the array may move.
  *   - tb_snapshot_add_group() starts with offsets_known = offsets_carried = false,

@@ -98,6 +98,33 @@ static const struct tb_option option_table[] = {
     OPT("collector.stale_after_ms", TB_OPT_INT, stale_after_ms, "10000", 100, 86400000, 0,
         "Age of the last good cycle after which /readyz answers 503, in milliseconds; "
         "must exceed kafka.poll_interval_ms."),
+    /* canary */
+    OPT("canary.enabled", TB_OPT_BOOL, canary_enabled, "false", 0, 0, 0,
+        "Run the latency canary: probe messages produced to and consumed back from "
+        "canary.topic."),
+    OPT("canary.topic", TB_OPT_STRING, canary_topic, "\"__takhin_canary\"", 0, 0,
+        TB_OPT_NONEMPTY, "Topic the canary writes its probes to and reads them back from."),
+    OPT("canary.interval_ms", TB_OPT_INT, canary_interval_ms, "1000", 100, 60000, 0,
+        "Time between two rounds of probes (one message per partition), in milliseconds."),
+    OPT("canary.lost_after_ms", TB_OPT_INT, canary_lost_after_ms, "5000", 100, 120000, 0,
+        "A probe not consumed back within this time is counted lost, in milliseconds."),
+    OPT("canary.window_s", TB_OPT_INT, canary_window_s, "60", 10, 3600, 0,
+        "Sliding window of the latency percentiles, in seconds."),
+    OPT("canary.create_topic", TB_OPT_BOOL, canary_create_topic, "true", 0, 0, 0,
+        "Create canary.topic when it does not exist."),
+    OPT("canary.partitions", TB_OPT_INT, canary_partitions, "0", 0, 10000, 0,
+        "Partitions of a canary topic the bridge creates; 0 = one per broker."),
+    OPT("canary.replication_factor", TB_OPT_INT, canary_replication_factor, "0", 0, 32767, 0,
+        "Replication factor of a canary topic the bridge creates; 0 = the broker default."),
+    /* pod */
+    OPT("pod.log_dirs", TB_OPT_STRLIST, pod_log_dirs, "[]", 0, 0, 0,
+        "Broker log directories mounted in the bridge (absolute paths); empty = no sizes."),
+    OPT("pod.broker_port", TB_OPT_INT, pod_broker_port, "0", 0, 65535, 0,
+        "Broker listener port whose established connections are counted; 0 = off."),
+    OPT("pod.process_match", TB_OPT_STRING, pod_process_match, "\"\"", 0, 0, 0,
+        "Substring of the broker's command line; \"\" = report the bridge's own process."),
+    OPT("pod.proc_root", TB_OPT_STRING, pod_proc_root, "\"/proc\"", 0, 0,
+        TB_OPT_NONEMPTY | TB_OPT_PATH, "Where procfs is mounted (tests point it at fixtures)."),
     /* server */
     OPT("server.address", TB_OPT_STRING, server_address, "\"0.0.0.0\"", 0, 0,
         TB_OPT_NONEMPTY, "Address (or interface name) to listen on for WebSocket and HTTP."),
@@ -140,7 +167,8 @@ static const struct tb_option option_table[] = {
 
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 
-static const char *const group_names[] = {"kafka", "collector", "server", "auth", "log"};
+static const char *const group_names[] = {"kafka", "collector", "canary", "pod",
+                                           "server",  "auth",      "log"};
 #define GROUP_COUNT (sizeof(group_names) / sizeof(group_names[0]))
 
 const struct tb_option *tb_config_options(size_t *count)
@@ -690,6 +718,18 @@ static int convert_bool(struct loader *ld, const struct tb_option *o, const conf
     return 0;
 }
 
+/* Kafka's rule for topic names. */
+static bool valid_topic_name(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 249 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && v[i] != '.' && v[i] != '_' && v[i] != '-')
+            return false;
+    return true;
+}
+
 static int convert_string(struct loader *ld, const struct tb_option *o, const config_setting_t *s)
 {
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -702,6 +742,11 @@ static int convert_string(struct loader *ld, const struct tb_option *o, const co
     if (o->offset == offsetof(struct tb_config, log_level) && tb_log_level_parse(v) < 0)
         return failf(ld, setting_file(ld, s), setting_line(ld, s),
                      "%s: '%s' is not one of debug, info, warn, error", o->path, v);
+    if (o->offset == offsetof(struct tb_config, canary_topic) && !valid_topic_name(v))
+        return failf(ld, setting_file(ld, s), setting_line(ld, s),
+                     "%s: '%s' is not a valid topic name (letters, digits, '.', '_', '-'; at "
+                     "most 249 characters; not \".\" or \"..\")",
+                     o->path, v);
     char *copy = strdup(v);
     if (!copy)
         return fail_nomem(ld);
@@ -745,6 +790,11 @@ static int convert_strlist(struct loader *ld, const struct tb_option *o, const c
         } else if (len == 0) {
             rc = failf(ld, setting_file(ld, e), setting_line(ld, e),
                        "%s: empty string in list", o->path);
+            goto fail;
+        }
+        if (o->offset == offsetof(struct tb_config, pod_log_dirs) && v[0] != '/') {
+            rc = failf(ld, setting_file(ld, e), setting_line(ld, e),
+                       "%s: '%s' is not an absolute path", o->path, v);
             goto fail;
         }
         if (strlist_push(&list, v, len) != 0) {

@@ -120,6 +120,12 @@ static struct json_object *jdouble(double v)
     return json_object_new_double_s(strtod(buf, NULL), buf);
 }
 
+/* Bytes per second, written as an integer (the spec's type for produceBytes). */
+static struct json_object *jbytes_rate(bool available, double v)
+{
+    return jint(available && isfinite(v) && v > 0 ? (int64_t)llround(v) : 0);
+}
+
 static void put_unav(struct jb *b, struct json_object *list, const char *path)
 {
     append(b, list, json_object_new_string(path));
@@ -178,14 +184,19 @@ static struct json_object *topic_stats(struct jb *b, const struct tb_metrics *m,
         put(b, o, "name", jstr(t->name));
         put(b, o, "partitions", jint(t->partitions));
         put(b, o, "totalMessages", jint(t->total_messages));
-        put(b, o, "totalBytes", jint(0));
-        put_unav(b, unav, "totalBytes");
+        put(b, o, "totalBytes", jint(t->bytes_available ? t->total_bytes : 0));
+        if (!t->bytes_available)
+            put_unav(b, unav, "totalBytes");
         put(b, o, "produceRate", jdouble(t->produce_rate_available ? t->produce_rate : 0));
         if (!t->produce_rate_available)
             put_unav(b, unav, "produceRate");
         put(b, o, "fetchRate", jdouble(t->fetch_rate_available ? t->fetch_rate : 0));
         if (!t->fetch_rate_available)
             put_unav(b, unav, "fetchRate");
+        /* additive: bytes/s appended to the topic's logs (pod.log_dirs) */
+        put(b, o, "produceBytes", jbytes_rate(t->produce_bytes_available, t->produce_bytes_rate));
+        if (!t->produce_bytes_available)
+            put_unav(b, unav, "produceBytes");
         put(b, o, "unavailable", unav);
         append(b, arr, o);
     }
@@ -252,6 +263,31 @@ static struct json_object *consumer_lags(struct jb *b, const struct tb_metrics *
     return arr;
 }
 
+/* The additive "canary" object: the probe's state and counters (docs/protocol.md). */
+static struct json_object *canary_object(struct jb *b, const struct tb_canary_stats *c)
+{
+    struct json_object *o = obj_new(b);
+    const char *state = c->enabled ? (c->state[0] ? c->state : "starting") : "disabled";
+    put(b, o, "state", jstr(state));
+    put(b, o, "windowSeconds", jint(c->enabled ? c->window_ms / 1000 : 0));
+    put(b, o, "partitions", jint(c->partitions));
+    put(b, o, "probesSent", juint(c->sent));
+    put(b, o, "probesAcked", juint(c->acked));
+    put(b, o, "probesReceived", juint(c->received));
+    put(b, o, "probesLost", juint(c->lost));
+    put(b, o, "produceErrors", juint(c->produce_errors));
+    put(b, o, "produceSamples", juint(c->produce_samples));
+    put(b, o, "fetchSamples", juint(c->fetch_samples));
+    if (c->enabled && c->error[0]) {
+        char err[sizeof(c->error) + 1];
+        snprintf(err, sizeof(err), "%.*s", (int)sizeof(c->error), c->error);
+        put(b, o, "error", jstr(err));
+    } else {
+        put_null(b, o, "error");
+    }
+    return o;
+}
+
 static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m,
                                         const struct tb_status *st,
                                         const struct tb_subs *filter, int64_t now_ms)
@@ -261,29 +297,40 @@ static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m
     static const char *const latency_paths[] = {
         "latency.produceP50", "latency.produceP95", "latency.produceP99",
         "latency.fetchP50",   "latency.fetchP95",   "latency.fetchP99"};
+    static const struct tb_status zero_status;
     struct json_object *d = obj_new(b);
     struct json_object *unav = arr_new(b);
     bool rates = m && m->rates_available;
+    const struct tb_canary_stats *cs = st ? &st->canary : &zero_status.canary;
+    const struct tb_pod_stats *pod = st ? &st->pod : &zero_status.pod;
+    bool sizes = m && m->snap && m->snap->sizes_known && m->snap->disk_bytes >= 0;
 
     /* throughput */
     struct json_object *tp = obj_new(b);
     put(b, tp, "produceRate", jdouble(rates ? m->produce_rate : 0));
     put(b, tp, "fetchRate", jdouble(rates ? m->fetch_rate : 0));
-    put(b, tp, "produceBytes", jint(0));
+    bool brates = m && m->bytes_rate_available;
+    put(b, tp, "produceBytes", jbytes_rate(brates, brates ? m->produce_bytes_rate : 0));
+    /* fetchBytes: bytes served to consumers are not observable from logs or /proc */
     put(b, tp, "fetchBytes", jint(0));
     if (!rates) {
         put_unav(b, unav, "throughput.produceRate");
         put_unav(b, unav, "throughput.fetchRate");
     }
-    put_unav(b, unav, "throughput.produceBytes");
+    if (!brates)
+        put_unav(b, unav, "throughput.produceBytes");
     put_unav(b, unav, "throughput.fetchBytes");
     put(b, d, "throughput", tp);
 
-    /* latency: produce/fetch latency of the cluster cannot be measured by polling */
+    /* latency: the canary's percentiles (ms), when it runs and succeeds */
     struct json_object *lat = obj_new(b);
+    const double lat_values[6] = {cs->produce_p50_ms, cs->produce_p95_ms, cs->produce_p99_ms,
+                                  cs->fetch_p50_ms,   cs->fetch_p95_ms,   cs->fetch_p99_ms};
     for (size_t i = 0; i < 6; i++) {
-        put(b, lat, latency_keys[i], jdouble(0));
-        put_unav(b, unav, latency_paths[i]);
+        bool ok = cs->enabled && (i < 3 ? cs->produce_available : cs->fetch_available);
+        put(b, lat, latency_keys[i], jdouble(ok ? lat_values[i] : 0));
+        if (!ok)
+            put_unav(b, unav, latency_paths[i]);
     }
     put(b, d, "latency", lat);
 
@@ -292,8 +339,9 @@ static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m
 
     /* clusterHealth: cluster-wide, never narrowed */
     struct json_object *ch = obj_new(b);
-    put(b, ch, "activeConnections", jint(0));
-    put_unav(b, unav, "clusterHealth.activeConnections");
+    put(b, ch, "activeConnections", jint(pod->connections_available ? pod->connections : 0));
+    if (!pod->connections_available)
+        put_unav(b, unav, "clusterHealth.activeConnections");
     put(b, ch, "totalTopics", jint(m ? (int64_t)m->topic_count : 0));
     put(b, ch, "totalPartitions", jint(m ? m->total_partitions : 0));
     put(b, ch, "totalConsumers", jint(m ? (int64_t)m->group_count : 0));
@@ -302,15 +350,26 @@ static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m
         put_unav(b, unav, "clusterHealth.totalPartitions");
         put_unav(b, unav, "clusterHealth.totalConsumers");
     }
-    put(b, ch, "diskUsageBytes", jint(0));
-    put(b, ch, "memoryUsageBytes", jint(0));
-    put(b, ch, "goroutineCount", jint(0));
-    put_unav(b, unav, "clusterHealth.diskUsageBytes");
-    put_unav(b, unav, "clusterHealth.memoryUsageBytes");
-    put_unav(b, unav, "clusterHealth.goroutineCount");
+    put(b, ch, "diskUsageBytes", jint(sizes ? m->snap->disk_bytes : 0));
+    put(b, ch, "memoryUsageBytes", jint(pod->process_available ? pod->memory_bytes : 0));
+    put(b, ch, "goroutineCount", jint(pod->process_available ? pod->threads : 0));
+    if (!sizes)
+        put_unav(b, unav, "clusterHealth.diskUsageBytes");
+    if (!pod->process_available) {
+        put_unav(b, unav, "clusterHealth.memoryUsageBytes");
+        put_unav(b, unav, "clusterHealth.goroutineCount");
+    }
     put(b, ch, "brokers", jint(m && m->snap ? m->snap->broker_count : 0));
     if (!m)
         put_unav(b, unav, "clusterHealth.brokers");
+    /* additive: whose memory and threads those are */
+    if (pod->process_available) {
+        put(b, ch, "processSource", jstr(pod->process_is_broker ? "broker" : "bridge"));
+        put(b, ch, "processPid", jint(pod->pid));
+    } else {
+        put_null(b, ch, "processSource");
+        put_null(b, ch, "processPid");
+    }
     put(b, d, "clusterHealth", ch);
 
     /* the list is still appended to below (bridge); json-c holds it by reference */
@@ -329,6 +388,13 @@ static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m
     else
         put_null(b, co, "lastSuccess");
     put(b, co, "cycleMs", jint(st ? st->cycle_ms : 0));
+    /* Wall-clock ms when the collector published this cycle: lets a client on a synced
+     * clock measure publish-to-receive latency (tests/bench/ws). */
+    if (st && st->published_ms > 0)
+        put(b, co, "publishedMs", jint(st->published_ms));
+    else
+        put_null(b, co, "publishedMs");
+    put(b, co, "requests", juint(st ? st->requests_last_cycle : 0));
     /* The interval the rates were measured over (monotonic ms between the two cycles'
      * end-offset reads): rate x rateWindowMs / 1000 = messages in that interval. */
     if (m && m->rates_available)
@@ -360,6 +426,8 @@ static struct json_object *metrics_data(struct jb *b, const struct tb_metrics *m
     put(b, br, "requests", juint(st ? st->client.tx_requests : 0));
     put(b, br, "requestErrors", juint(st ? st->client.tx_errors + st->client.rx_errors : 0));
     put(b, d, "bridge", br);
+
+    put(b, d, "canary", canary_object(b, cs));
 
     json_object_put(unav); /* our extra reference */
     return d;

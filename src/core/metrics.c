@@ -78,6 +78,43 @@ static bool produce_delta(const struct tb_topic *cur, const struct tb_topic *pre
     return true;
 }
 
+/* Bytes appended to one topic's logs (header rule): false when unavailable. */
+static bool bytes_delta(const struct tb_topic *cur, const struct tb_topic *prev, int64_t *delta)
+{
+    int64_t sum = 0;
+    size_t i = 0, j = 0;
+    while (i < cur->partition_count && j < prev->partition_count) {
+        const struct tb_partition *c = &cur->partitions[i], *p = &prev->partitions[j];
+        if (c->id < p->id) {
+            if (c->log_bytes >= 0)
+                return false; /* a new partition hosted here */
+            i++;
+        } else if (c->id > p->id) {
+            if (p->log_bytes >= 0)
+                return false; /* a partition gone from here */
+            j++;
+        } else {
+            if ((c->log_bytes >= 0) != (p->log_bytes >= 0))
+                return false; /* the replica moved in or out */
+            if (c->log_bytes >= 0) {
+                if (c->log_bytes < p->log_bytes)
+                    return false; /* retention/compaction/recreation: appended unknown */
+                sum += c->log_bytes - p->log_bytes;
+            }
+            i++;
+            j++;
+        }
+    }
+    for (; i < cur->partition_count; i++)
+        if (cur->partitions[i].log_bytes >= 0)
+            return false;
+    for (; j < prev->partition_count; j++)
+        if (prev->partitions[j].log_bytes >= 0)
+            return false;
+    *delta = sum;
+    return true;
+}
+
 /* Adds to @acc[topic index in @cur] the committed deltas of one group present in both. */
 static void fetch_deltas(const struct tb_snapshot *cur, const struct tb_group *gc,
                          const struct tb_group *gp, int64_t *acc)
@@ -200,6 +237,12 @@ struct tb_metrics *tb_metrics_compute(const struct tb_snapshot *prev, struct tb_
     bool rates = prev && dt > 0;
     m->rates_available = rates;
     m->rate_window_s = rates ? dt : 0.0;
+    double dtb = prev && prev->sizes_known && cur->sizes_known
+                     ? (double)(cur->sizes_mono_ms - prev->sizes_mono_ms) / 1000.0
+                     : 0.0;
+    bool brates = dtb > 0;
+    m->bytes_rate_available = brates;
+    m->bytes_window_s = brates ? dtb : 0.0;
 
     /* ---- topics and rates ---- */
     m->topic_count = cur->topic_count;
@@ -231,11 +274,22 @@ struct tb_metrics *tb_metrics_compute(const struct tb_snapshot *prev, struct tb_
         struct tb_topic_stats *ts = &m->topics[i];
         ts->name = t->name;
         ts->partitions = (int32_t)t->partition_count;
-        for (size_t k = 0; k < t->partition_count; k++)
+        for (size_t k = 0; k < t->partition_count; k++) {
             if (t->partitions[k].high_watermark > 0)
                 ts->total_messages += t->partitions[k].high_watermark;
-        const struct tb_topic *pt = rates ? tb_snapshot_find_topic(prev, t->name) : NULL;
-        if (!pt)
+            if (t->partitions[k].log_bytes > 0)
+                ts->total_bytes += t->partitions[k].log_bytes;
+        }
+        ts->bytes_available = cur->sizes_known;
+        const struct tb_topic *pt =
+            rates || brates ? tb_snapshot_find_topic(prev, t->name) : NULL;
+        int64_t bdelta = 0;
+        if (brates && pt && bytes_delta(t, pt, &bdelta)) {
+            ts->produce_bytes_available = true;
+            ts->produce_bytes_rate = (double)bdelta / dtb;
+            m->produce_bytes_rate += ts->produce_bytes_rate;
+        }
+        if (!rates || !pt)
             continue; /* no prev, dt <= 0, or a new topic: both rates unavailable */
         int64_t delta = 0;
         if (produce_delta(t, pt, &delta)) {

@@ -50,6 +50,7 @@ struct tb_snapshot *tb_snapshot_new(int64_t taken_ms)
     atomic_init(&s->refs, 1);
     s->taken_ms = taken_ms;
     s->controller_id = -1;
+    s->disk_bytes = -1;
     return s;
 }
 
@@ -77,6 +78,7 @@ struct tb_topic *tb_snapshot_add_topic(struct tb_snapshot *s, const char *name,
             t->partitions[i].leader = -1;
             t->partitions[i].log_start = -1;
             t->partitions[i].high_watermark = -1;
+            t->partitions[i].log_bytes = -1;
         }
     }
     t->partition_count = partition_count;

@@ -49,6 +49,9 @@
  *      chunk is retried once, a second failure fails the cycle. Log start is read before the end offsets so that both are monotone
  *      w.r.t. each other (log_start <= end). snap->mono_ms is taken right after the end
  *      offsets. A leaderless partition, or a per-partition error, leaves -1 (unknown).
+ *   4b. sizes from the pod's log directories (pod.log_dirs, src/core/pod.c), right
+ *      after the end offsets; a failed scan never fails the cycle, it only leaves the
+ *      snapshot without sizes (sizes_known = false).
  *   5. finalize -> tracker (events) -> metrics (rates against the previous GOOD
  *      snapshot) -> tb_mailbox_publish(). A failed cycle publishes the last good
  *      metrics (or NULL) with last_ok = false and no events, and changes neither the
@@ -57,8 +60,13 @@
  *      tb_collector_stop() publishes nothing.
  *
  * Requests per cycle are estimated (1 Metadata, 2 per broker for ListGroups +
- * DescribeGroups, 1 OffsetFetch per group, 1 ListOffsets per distinct leader per
- * chunk and per attempt) and logged at debug level with the cycle summary.
+ * DescribeGroups, 1 OffsetFetch per group plus 1 FindCoordinator per group when there
+ * are more groups than librdkafka 2.0.2's coordinator cache holds (11 entries, LRU:
+ * groups fetched in the same order every cycle then always miss), 1 ListOffsets per
+ * distinct leader per chunk and per attempt), published as
+ * tb_status.requests_last_cycle and logged at debug level with the cycle summary and
+ * the duration of each step. Checked against librdkafka's own request counter
+ * (statistics "tx") by tests/bench/collector: see docs/benchmarks.md.
  *
  * Logging: librdkafka's log and error callbacks go to tb_log (component "kafka")
  * through a rate limiter: the first occurrence of a message is logged; identical
@@ -68,6 +76,13 @@
  * runs on librdkafka's internal threads, so the limiter has its own mutex. librdkafka
  * logs every connection failure twice (a "FAIL" log line and an error event with the
  * same text): the log callback drops "FAIL" lines and the error callback reports them.
+ *
+ * Pod signals and canary: every published status (good or failed cycle) carries the
+ * canary's latest measures (tb_canary_read) and a fresh sample of the pod's
+ * connections, memory and threads (tb_pod_sample). The canary (canary.enabled) has its
+ * own clients and threads (src/kafka/canary.c); the collector starts it in
+ * tb_collector_start() and stops it in tb_collector_stop(), after its own thread. The
+ * canary's topic is excluded from the reported topics (topic_wanted), whatever its name.
  *
  * Threads
  *   - tb_collector_start()/tb_collector_stop(): the caller's thread.
@@ -95,10 +110,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "tb/canary.h"
 #include "tb/events.h"
 #include "tb/kafka_stats.h"
 #include "tb/log.h"
+#include "tb/logdirs.h"
 #include "tb/metrics.h"
+#include "tb/pod.h"
 #include "tb/snapshot.h"
 
 #define COMP "kafka"
@@ -108,6 +126,9 @@
 #define ADMIN_GRACE_MS 2000
 /* Granularity of stop-flag checks while waiting on admin results. */
 #define POLL_SLICE_MS 200
+/* librdkafka 2.0.2 caches at most this many group coordinators (rdkafka_coord.c,
+ * LRU); ListConsumerGroupOffsets for a group not in it sends FindCoordinator first. */
+#define COORD_CACHE_ENTRIES 11
 
 /* ---------------------------------------------------------------------------------
  * Time
@@ -290,6 +311,8 @@ struct tb_collector {
     unsigned requests;             /* estimate for the cycle in progress */
     int32_t cycle_broker_count;     /* brokers in this cycle's metadata (>= 1) */
     char error[256];               /* failure of the cycle in progress */
+    struct tb_pod *pod;            /* pod signals (collector thread) */
+    struct tb_canary *canary;      /* NULL unless canary.enabled; own threads */
 };
 
 static bool stopping(struct tb_collector *c)
@@ -468,6 +491,9 @@ static bool topic_wanted(const struct tb_config *cfg, const char *name)
 {
     if (!cfg->include_internal_topics && name[0] == '_' && name[1] == '_')
         return false;
+    /* the canary's probe topic is the bridge's own traffic, whatever its name */
+    if (cfg->canary_enabled && cfg->canary_topic && strcmp(name, cfg->canary_topic) == 0)
+        return false;
     if (cfg->topics_include.count && !matches_any(&cfg->topics_include, name))
         return false;
     return !matches_any(&cfg->topics_exclude, name);
@@ -512,6 +538,7 @@ static int carry_topic(struct tb_snapshot *snap, const struct tb_topic *from)
         t->partitions[i].leader = -1;
         t->partitions[i].log_start = -1;
         t->partitions[i].high_watermark = -1;
+        t->partitions[i].log_bytes = -1;
     }
     return 0;
 }
@@ -864,6 +891,9 @@ static int step_offsets(struct tb_collector *c, rd_kafka_t *rk, struct tb_snapsh
 
     size_t next = 0, outstanding = 0, done = 0, failed = 0;
     size_t max_in_flight = cfg->max_in_flight > 0 ? (size_t)cfg->max_in_flight : 1;
+    /* OffsetFetch, plus FindCoordinator when the coordinator cache cannot hold them all
+     * (with fewer groups only the first cycle looks coordinators up: not counted). */
+    unsigned per_group = n > COORD_CACHE_ENTRIES ? 2u : 1u;
     int64_t last_progress = mono_ms();
     char why[512];
     while (done < n) {
@@ -878,7 +908,7 @@ static int step_offsets(struct tb_collector *c, rd_kafka_t *rk, struct tb_snapsh
             /* Copies @req and @opts. */
             rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opts, q);
             rd_kafka_ListConsumerGroupOffsets_destroy(req);
-            c->requests++;
+            c->requests += per_group;
             next++;
             outstanding++;
             last_progress = mono_ms();
@@ -1054,6 +1084,29 @@ static int step_end_offsets(struct tb_collector *c, rd_kafka_t *rk, struct tb_sn
     return rc;
 }
 
+/* Step 4b (never fails the cycle): sizes from the pod's log directories. A failed scan
+ * leaves the snapshot without sizes (sizes_known = false: fields unavailable). */
+static void step_log_sizes(struct tb_collector *c, struct tb_snapshot *snap)
+{
+    if (!tb_pod_has_log_dirs(c->pod))
+        return;
+    struct tb_logdir_scan scan;
+    if (tb_pod_scan_logs(c->pod, &scan) != 0)
+        return;
+    snap->sizes_mono_ms = mono_ms();
+    for (size_t t = 0; t < snap->topic_count; t++) {
+        struct tb_topic *tp = &snap->topics[t];
+        for (size_t p = 0; p < tp->partition_count; p++) {
+            const struct tb_logdir_partition *lp =
+                tb_logdir_scan_find(&scan, tp->name, tp->partitions[p].id);
+            tp->partitions[p].log_bytes = lp ? lp->log_bytes : -1;
+        }
+    }
+    snap->disk_bytes = scan.disk_bytes;
+    snap->sizes_known = true;
+    tb_logdir_scan_release(&scan);
+}
+
 /* Fills the status fields common to both outcomes. */
 static void fill_status(struct tb_collector *c, struct tb_status *st, int64_t cycle_ms, bool ok)
 {
@@ -1061,6 +1114,7 @@ static void fill_status(struct tb_collector *c, struct tb_status *st, int64_t cy
     st->published_ms = wall_ms();
     st->last_success_ms = c->last_success_ms;
     st->cycle_ms = cycle_ms;
+    st->requests_last_cycle = c->requests;
     st->cycles_ok = c->cycles_ok;
     st->cycles_failed = c->cycles_failed;
     st->last_ok = ok;
@@ -1068,6 +1122,8 @@ static void fill_status(struct tb_collector *c, struct tb_status *st, int64_t cy
         snprintf(st->last_error, sizeof(st->last_error), "%s", c->error);
     st->stale_after_ms = c->cfg->stale_after_ms;
     st->client = c->stats;
+    tb_canary_read(c->canary, &st->canary);
+    tb_pod_sample(c->pod, &st->pod);
 }
 
 static void publish(struct tb_collector *c, struct tb_metrics *m, const struct tb_status *st,
@@ -1099,15 +1155,27 @@ static void run_cycle(struct tb_collector *c)
         goto failed;
     }
 
+    /* Step durations (ms), for the debug cycle summary. */
+    int64_t t_md = 0, t_gr = 0, t_off = 0, t_end = 0, t_mark = t0;
     rc = step_metadata(c, c->rk, snap);
+    t_md = mono_ms() - t_mark;
+    t_mark += t_md;
     if (rc == STEP_OK)
         rc = stopping(c) ? STEP_STOPPED : step_groups(c, c->rk, snap);
     rd_kafka_poll(c->rk, 0);
+    t_gr = mono_ms() - t_mark;
+    t_mark += t_gr;
     if (rc == STEP_OK)
         rc = stopping(c) ? STEP_STOPPED : step_offsets(c, c->rk, snap);
+    t_off = mono_ms() - t_mark;
+    t_mark += t_off;
     if (rc == STEP_OK)
         rc = stopping(c) ? STEP_STOPPED : step_end_offsets(c, c->rk, snap);
+    if (rc == STEP_OK)
+        step_log_sizes(c, snap);
     rd_kafka_poll(c->rk, 0);
+    t_end = mono_ms() - t_mark;
+    t_mark += t_end;
     if (rc == STEP_STOPPED)
         goto stopped;
     if (rc != STEP_OK)
@@ -1138,10 +1206,11 @@ static void run_cycle(struct tb_collector *c)
     fill_status(c, &st, mono_ms() - t0, true);
     tb_debug(COMP,
              "cycle ok in %" PRId64 " ms: %" PRId32 " brokers, %zu topics, %zu partitions, "
-             "%zu groups, %zu events, ~%u requests",
+             "%zu groups, %zu events, ~%u requests (ms: metadata %" PRId64 ", groups %" PRId64
+             ", committed %" PRId64 ", end offsets %" PRId64 ", metrics %" PRId64 ")",
              st.cycle_ms, c->prev->broker_count, c->prev->topic_count,
              tb_snapshot_total_partitions(c->prev), c->prev->group_count, events.count,
-             c->requests);
+             c->requests, t_md, t_gr, t_off, t_end, st.cycle_ms - (t_mark - t0));
     publish(c, c->last_good, &st, &events);
     return;
 
@@ -1196,6 +1265,8 @@ static void *collector_main(void *arg)
 
 static void collector_free(struct tb_collector *c)
 {
+    tb_canary_stop(c->canary); /* after the thread: it was the canary's only reader */
+    tb_pod_free(c->pod);
     client_destroy(c->rk); /* after the thread: no callback can run any more */
     ctx_free(c->ctx);
     tb_tracker_free(c->tracker);
@@ -1245,6 +1316,21 @@ int tb_collector_start(const struct tb_config *cfg, struct tb_mailbox *mb,
     }
     rc = client_new(cfg, c->ctx, cfg->statistics_interval_ms > 0, &c->rk, err, errlen);
     if (rc)
+        goto fail;
+    struct tb_pod_options po = {
+        .proc_root = cfg->pod_proc_root,
+        .broker_port = cfg->pod_broker_port,
+        .process_match = cfg->pod_process_match,
+        .log_dirs = (const char *const *)cfg->pod_log_dirs.items,
+        .log_dir_count = cfg->pod_log_dirs.count,
+    };
+    c->pod = tb_pod_new(&po);
+    if (!c->pod) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (cfg->canary_enabled && (rc = tb_canary_start(cfg, &c->canary, err, errlen)) != 0)
         goto fail;
 
     /* The collector thread takes no signals: main handles them. */

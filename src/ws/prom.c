@@ -6,9 +6,10 @@
  * written as 0: partitions whose end offset is unknown, groups whose committed offsets
  * could not be fetched, unavailable rates, and the data age before the first complete
  * cycle. Kafka-derived families are absent until the first complete cycle; collector
- * and bridge families are always present. Label values are escaped per the format
- * (\\, \", \n). Families are emitted in a fixed order, samples in snapshot order
- * (sorted by name), so the output is deterministic.
+ * and bridge families are always present; canary families only when canary.enabled,
+ * log-directory and pod families only when those sources measured something. Label
+ * values are escaped per the format (\\, \", \n). Families are emitted in a fixed
+ * order, samples in snapshot order (sorted by name), so the output is deterministic.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -282,6 +283,18 @@ static void render_topics(struct tb_ws_text *out, const struct tb_metrics *m)
         if (m->topics[i].produce_rate_available)
             sample_f(out, "takhin_topic_produce_rate", "topic", m->topics[i].name,
                      m->topics[i].produce_rate);
+    family(out, "takhin_topic_bytes", "gauge",
+           "Bytes of the topic's log segments in the pod's log directories (pod.log_dirs).");
+    for (size_t i = 0; i < m->topic_count; i++)
+        if (m->topics[i].bytes_available)
+            sample_i64(out, "takhin_topic_bytes", "topic", m->topics[i].name, NULL, NULL, NULL,
+                       NULL, m->topics[i].total_bytes);
+    family(out, "takhin_topic_produce_bytes_rate", "gauge",
+           "Bytes per second appended to the topic's logs in the pod's log directories.");
+    for (size_t i = 0; i < m->topic_count; i++)
+        if (m->topics[i].produce_bytes_available)
+            sample_f(out, "takhin_topic_produce_bytes_rate", "topic", m->topics[i].name,
+                     m->topics[i].produce_bytes_rate);
     family(out, "takhin_topic_fetch_rate", "gauge",
            "Messages per second committed on the topic by all groups over the last interval.");
     for (size_t i = 0; i < m->topic_count; i++)
@@ -311,6 +324,77 @@ static void render_cluster(struct tb_ws_text *out, const struct tb_metrics *m)
         family(out, "takhin_cluster_fetch_rate", "gauge",
                "Messages per second committed by all groups on all observed topics.");
         sample_f(out, "takhin_cluster_fetch_rate", NULL, NULL, m->fetch_rate);
+    }
+    if (m->bytes_rate_available) {
+        family(out, "takhin_cluster_produce_bytes_rate", "gauge",
+               "Bytes per second appended to the observed topics' logs in the pod's log "
+               "directories.");
+        sample_f(out, "takhin_cluster_produce_bytes_rate", NULL, NULL, m->produce_bytes_rate);
+    }
+    if (m->snap && m->snap->sizes_known && m->snap->disk_bytes >= 0) {
+        family(out, "takhin_log_dirs_disk_bytes", "gauge",
+               "Bytes allocated under the pod's log directories (all files).");
+        sample_i64(out, "takhin_log_dirs_disk_bytes", NULL, NULL, NULL, NULL, NULL, NULL,
+                   m->snap->disk_bytes);
+    }
+}
+
+/* The latency canary (families only when canary.enabled; latencies only when measured). */
+static void render_canary(struct tb_ws_text *out, const struct tb_canary_stats *c)
+{
+    if (!c->enabled)
+        return;
+    family(out, "takhin_canary_up", "gauge",
+           "1 if the latency canary is probing successfully (state \"ok\").");
+    sample_i64(out, "takhin_canary_up", NULL, NULL, NULL, NULL, NULL, NULL,
+               strcmp(c->state, "ok") == 0 ? 1 : 0);
+    family(out, "takhin_canary_latency_seconds", "gauge",
+           "Canary latency percentiles over canary.window_s: produce = send to broker "
+           "acknowledgement, fetch = send to consumed back.");
+    static const char *const q[3] = {"0.5", "0.95", "0.99"};
+    if (c->produce_available) {
+        const double v[3] = {c->produce_p50_ms, c->produce_p95_ms, c->produce_p99_ms};
+        for (int i = 0; i < 3; i++) {
+            sample_start(out, "takhin_canary_latency_seconds", "side", "produce", "quantile",
+                         q[i], NULL, NULL);
+            value_double(out, v[i] / 1000.0);
+        }
+    }
+    if (c->fetch_available) {
+        const double v[3] = {c->fetch_p50_ms, c->fetch_p95_ms, c->fetch_p99_ms};
+        for (int i = 0; i < 3; i++) {
+            sample_start(out, "takhin_canary_latency_seconds", "side", "fetch", "quantile", q[i],
+                         NULL, NULL);
+            value_double(out, v[i] / 1000.0);
+        }
+    }
+    family(out, "takhin_canary_probes_total", "counter", "Canary probes, by outcome.");
+    sample_u64(out, "takhin_canary_probes_total", "result", "sent", c->sent);
+    sample_u64(out, "takhin_canary_probes_total", "result", "acked", c->acked);
+    sample_u64(out, "takhin_canary_probes_total", "result", "received", c->received);
+    sample_u64(out, "takhin_canary_probes_total", "result", "lost", c->lost);
+    sample_u64(out, "takhin_canary_probes_total", "result", "produce_error", c->produce_errors);
+}
+
+/* Pod-local signals (families only when measured). */
+static void render_pod(struct tb_ws_text *out, const struct tb_pod_stats *p)
+{
+    if (p->connections_available) {
+        family(out, "takhin_broker_connections", "gauge",
+               "Established TCP connections to the broker's listener port (pod.broker_port).");
+        sample_i64(out, "takhin_broker_connections", NULL, NULL, NULL, NULL, NULL, NULL,
+                   p->connections);
+    }
+    if (p->process_available) {
+        const char *src = p->process_is_broker ? "broker" : "bridge";
+        family(out, "takhin_process_resident_memory_bytes", "gauge",
+               "Resident memory (VmRSS) of the broker process, or of the bridge's own.");
+        sample_i64(out, "takhin_process_resident_memory_bytes", "source", src, NULL, NULL, NULL,
+                   NULL, p->memory_bytes);
+        family(out, "takhin_process_threads", "gauge",
+               "Threads of the broker process, or of the bridge's own.");
+        sample_i64(out, "takhin_process_threads", "source", src, NULL, NULL, NULL, NULL,
+                   p->threads);
     }
 }
 
@@ -384,5 +468,9 @@ void tb_ws_prom_render(const struct tb_update *u, const struct tb_ws_stats *st, 
         render_cluster(out, m);
     }
     render_collector(out, u, now_ms);
+    if (u) {
+        render_canary(out, &u->status.canary);
+        render_pod(out, &u->status.pod);
+    }
     render_bridge(out, st);
 }

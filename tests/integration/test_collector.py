@@ -49,9 +49,10 @@ def test_lag_totals_and_counts_are_exact(kadmin, run_cycles, unique):
     health = d["clusterHealth"]
     assert health["totalTopics"] == 1 and health["totalPartitions"] == 3
     assert health["totalConsumers"] == 1 and health["brokers"] == 1
-    # Not measurable by polling Kafka: present as numbers, and declared unavailable.
+    # Not measurable by polling Kafka: present as numbers, and declared unavailable
+    # (no canary, no pod.log_dirs configured here; see test_pod_signals.py).
     for path in ("latency.produceP50", "throughput.produceBytes",
-                 "clusterHealth.memoryUsageBytes"):
+                 "clusterHealth.diskUsageBytes"):
         assert path in d["unavailable"]
     # One cycle: no previous snapshot, so no rate can be measured yet.
     assert "throughput.produceRate" in d["unavailable"]

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tb/config.h"
+#include "../tmpdir.h"
 
 #define DATA TB_TEST_DATA "/config/"
 
@@ -35,24 +36,15 @@ static int setup_tmp(void **state)
 {
     struct tmp *t = calloc(1, sizeof(*t));
     assert_non_null(t);
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tb-config-test-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
+    tb_test_mkdtemp(t->dir, sizeof(t->dir), "tb-config-test");
     *state = t;
     return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static int teardown_tmp(void **state)
 {
     struct tmp *t = *state;
-    nftw(t->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tb_test_rmtree(t->dir);
     free(t);
     return 0;
 }
@@ -227,6 +219,18 @@ static void test_option_table(void **state)
         W("collector.topic_delete_confirm_cycles", TB_OPT_INT, topic_delete_confirm_cycles),
         W("collector.group_delete_confirm_cycles", TB_OPT_INT, group_delete_confirm_cycles),
         W("collector.stale_after_ms", TB_OPT_INT, stale_after_ms),
+        W("canary.enabled", TB_OPT_BOOL, canary_enabled),
+        W("canary.topic", TB_OPT_STRING, canary_topic),
+        W("canary.interval_ms", TB_OPT_INT, canary_interval_ms),
+        W("canary.lost_after_ms", TB_OPT_INT, canary_lost_after_ms),
+        W("canary.window_s", TB_OPT_INT, canary_window_s),
+        W("canary.create_topic", TB_OPT_BOOL, canary_create_topic),
+        W("canary.partitions", TB_OPT_INT, canary_partitions),
+        W("canary.replication_factor", TB_OPT_INT, canary_replication_factor),
+        W("pod.log_dirs", TB_OPT_STRLIST, pod_log_dirs),
+        W("pod.broker_port", TB_OPT_INT, pod_broker_port),
+        W("pod.process_match", TB_OPT_STRING, pod_process_match),
+        W("pod.proc_root", TB_OPT_STRING, pod_proc_root),
         W("server.address", TB_OPT_STRING, server_address),
         W("server.port", TB_OPT_INT, server_port),
         W("server.max_clients", TB_OPT_INT, max_clients),
@@ -272,6 +276,10 @@ static void test_option_table(void **state)
     assert_int_equal(option("server.max_message_bytes")->min, 64);
     assert_int_equal(option("server.max_message_bytes")->max, 1048576);
     assert_int_equal(option("kafka.statistics_interval_ms")->min, 0);
+    assert_int_equal(option("canary.topic")->flags & TB_OPT_NONEMPTY, TB_OPT_NONEMPTY);
+    assert_int_equal(option("pod.proc_root")->flags & TB_OPT_PATH, TB_OPT_PATH);
+    assert_int_equal(option("canary.lost_after_ms")->max, 120000);
+    assert_int_equal(option("canary.window_s")->min, 10);
     /* every int default lies in its range */
     for (size_t i = 0; i < n; i++)
         if (o[i].type == TB_OPT_INT) {
@@ -315,6 +323,19 @@ static void test_full_config(void **state)
     assert_int_equal(c->topic_delete_confirm_cycles, 3);
     assert_int_equal(c->group_delete_confirm_cycles, 4);
     assert_int_equal(c->stale_after_ms, 60000);
+    assert_true(c->canary_enabled);
+    assert_string_equal(c->canary_topic, "probe.topic_v2-x");
+    assert_int_equal(c->canary_interval_ms, 250);
+    assert_int_equal(c->canary_lost_after_ms, 1500);
+    assert_int_equal(c->canary_window_s, 30);
+    assert_false(c->canary_create_topic);
+    assert_int_equal(c->canary_partitions, 6);
+    assert_int_equal(c->canary_replication_factor, 3);
+    assert_strlist(&c->pod_log_dirs, 2,
+                   (const char *const[]){"/var/lib/kafka/data-1", "/var/lib/kafka/data-2"});
+    assert_int_equal(c->pod_broker_port, 9092);
+    assert_string_equal(c->pod_process_match, "kafka.Kafka");
+    assert_string_equal(c->pod_proc_root, DATA "procfs");
     assert_string_equal(c->server_address, "127.0.0.1");
     assert_int_equal(c->server_port, 9443);
     assert_int_equal(c->max_clients, 500);
@@ -354,6 +375,18 @@ static void assert_defaults(const struct tb_config *c)
     assert_int_equal(c->topic_delete_confirm_cycles, 2);
     assert_int_equal(c->group_delete_confirm_cycles, 2);
     assert_int_equal(c->stale_after_ms, 10000);
+    assert_false(c->canary_enabled);
+    assert_string_equal(c->canary_topic, "__takhin_canary");
+    assert_int_equal(c->canary_interval_ms, 1000);
+    assert_int_equal(c->canary_lost_after_ms, 5000);
+    assert_int_equal(c->canary_window_s, 60);
+    assert_true(c->canary_create_topic);
+    assert_int_equal(c->canary_partitions, 0);
+    assert_int_equal(c->canary_replication_factor, 0);
+    assert_strlist(&c->pod_log_dirs, 0, NULL);
+    assert_int_equal(c->pod_broker_port, 0);
+    assert_string_equal(c->pod_process_match, "");
+    assert_string_equal(c->pod_proc_root, "/proc");
     assert_string_equal(c->server_address, "0.0.0.0");
     assert_int_equal(c->server_port, 8080);
     assert_int_equal(c->max_clients, 10000);
@@ -542,6 +575,19 @@ static void test_type_and_range_errors(void **state)
                       "2: server.allowed_origins: empty string in list");
     expect_text_error(t, KAFKA "log = { level = \"INFO\"; };\n",
                       "2: log.level: 'INFO' is not one of debug, info, warn, error");
+    expect_text_error(t, KAFKA "canary = {\n  topic = \"my canary\";\n};\n",
+                      "3: canary.topic: 'my canary' is not a valid topic name (letters, digits, "
+                      "'.', '_', '-'; at most 249 characters; not \".\" or \"..\")");
+    expect_text_error(t, KAFKA "canary = { topic = \"..\"; };\n",
+                      "2: canary.topic: '..' is not a valid topic name (letters, digits, "
+                      "'.', '_', '-'; at most 249 characters; not \".\" or \"..\")");
+    expect_text_error(t, KAFKA "canary = { topic = \"\"; };\n", "2: canary.topic: must not be empty");
+    expect_text_error(t, KAFKA "canary = { window_s = 5; };\n",
+                      "2: canary.window_s: 5 is out of range [10, 3600]");
+    expect_text_error(t, KAFKA "pod = {\n  log_dirs = [\n    \"/data/a\",\n    \"data/b\"\n  ];\n};\n",
+                      "5: pod.log_dirs: 'data/b' is not an absolute path");
+    expect_text_error(t, KAFKA "pod = { broker_port = 70000; };\n",
+                      "2: pod.broker_port: 70000 is out of range [0, 65535]");
 }
 
 static void test_missing_required(void **state)

@@ -198,6 +198,7 @@ static struct tb_status fixture_status(void)
     st.published_ms = 1704225600100;
     st.last_success_ms = 1704225600000;
     st.cycle_ms = 42;
+    st.requests_last_cycle = 1023;
     st.cycles_ok = 7;
     st.cycles_failed = 1;
     st.last_ok = true;
@@ -338,18 +339,19 @@ static void test_metrics_full(void **state)
     assert_int_at(d, "topicStats.0.totalBytes", 0);
     assert_double_at(d, "topicStats.0.produceRate", 100.0);
     assert_double_at(d, "topicStats.0.fetchRate", 15.0);
-    assert_strs_at(d, "topicStats.0.unavailable", STRS("totalBytes"));
+    assert_strs_at(d, "topicStats.0.unavailable", STRS("totalBytes", "produceBytes"));
     assert_str_at(d, "topicStats.1.name", "b");
     assert_int_at(d, "topicStats.1.totalMessages", 0);
     assert_double_at(d, "topicStats.1.produceRate", 0.0);
     assert_double_at(d, "topicStats.1.fetchRate", 0.0);
-    assert_strs_at(d, "topicStats.1.unavailable", STRS("totalBytes"));
+    assert_strs_at(d, "topicStats.1.unavailable", STRS("totalBytes", "produceBytes"));
     assert_str_at(d, "topicStats.2.name", "c");
     assert_int_at(d, "topicStats.2.partitions", 1);
     assert_int_at(d, "topicStats.2.totalMessages", 5);
     assert_double_at(d, "topicStats.2.produceRate", 0.0);
     assert_double_at(d, "topicStats.2.fetchRate", 0.0);
-    assert_strs_at(d, "topicStats.2.unavailable", STRS("totalBytes", "produceRate", "fetchRate"));
+    assert_strs_at(d, "topicStats.2.unavailable",
+                   STRS("totalBytes", "produceRate", "fetchRate", "produceBytes"));
 
     /* consumerLags by groupId: g1, g2, g3 */
     assert_int_equal(len_at(d, "consumerLags"), 3);
@@ -414,14 +416,23 @@ static void test_metrics_full(void **state)
     assert_int_at(d, "clusterHealth.memoryUsageBytes", 0);
     assert_int_at(d, "clusterHealth.goroutineCount", 0);
     assert_int_at(d, "clusterHealth.brokers", 3);
+    assert_null_at(d, "clusterHealth.processSource");
+    assert_null_at(d, "clusterHealth.processPid");
 
     assert_strs_at(d, "unavailable", always_unavailable);
+
+    /* canary: not enabled */
+    assert_str_at(d, "canary.state", "disabled");
+    assert_int_at(d, "canary.probesSent", 0);
+    assert_int_at(d, "canary.probesLost", 0);
+    assert_null_at(d, "canary.error");
 
     /* collector */
     assert_bool_at(d, "collector.stale", false);
     assert_int_at(d, "collector.ageMs", 1500);
     assert_int_at(d, "collector.lastSuccess", 1704225600);
     assert_int_at(d, "collector.cycleMs", 42);
+    assert_int_at(d, "collector.requests", 1023);
     assert_int_at(d, "collector.cyclesOk", 7);
     assert_int_at(d, "collector.cyclesFailed", 1);
     assert_null_at(d, "collector.error");
@@ -566,6 +577,7 @@ static void test_metrics_null(void **state)
     assert_null_at(d, "collector.ageMs");
     assert_null_at(d, "collector.lastSuccess");
     assert_int_at(d, "collector.cycleMs", 5000);
+    assert_int_at(d, "collector.requests", 0);
     assert_int_at(d, "collector.cyclesOk", 0);
     assert_int_at(d, "collector.cyclesFailed", 2);
     assert_str_at(d, "collector.error", "metadata: timed out");
@@ -605,7 +617,8 @@ static void test_metrics_no_rates_stale(void **state)
     struct json_object *o = parse_buf(&b);
     struct json_object *d = jp(o, "data");
     assert_double_at(d, "throughput.produceRate", 0);
-    assert_strs_at(d, "topicStats.0.unavailable", STRS("totalBytes", "produceRate", "fetchRate"));
+    assert_strs_at(d, "topicStats.0.unavailable",
+                   STRS("totalBytes", "produceRate", "fetchRate", "produceBytes"));
     assert_int_at(d, "topicStats.0.totalMessages", 15);
     assert_strs_at(d, "unavailable",
                    STRS("throughput.produceRate", "throughput.fetchRate",
@@ -623,6 +636,157 @@ static void test_metrics_no_rates_stale(void **state)
     assert_double_at(d, "bridge.brokerRttP50Ms", 0);
     assert_int_at(d, "bridge.requests", 100); /* counters are still real */
     assert_int_at(d, "clusterHealth.brokers", 1);
+    json_object_put(o);
+    tb_buf_release(&b);
+    tb_metrics_unref(m);
+}
+
+/*
+ * Everything measured: log directory sizes in both snapshots, pod signals, a canary
+ * whose produce side works and fetch side fails.
+ *   prev (mono 1000, scan 1000): a hwm {10,20} bytes {1000,-1}; b hwm {5} bytes {300}
+ *   cur  (mono 3000, scan 3500): a hwm {20,40} bytes {3500,-1}; b hwm {5} bytes {100}
+ *   a: 30 msgs / 2 s = 15.0/s; 2500 B / 2.5 s = 1000 B/s; totalBytes 3500
+ *   b: 0.0/s; shrank (retention) -> produceBytes unavailable; totalBytes 100
+ *   cluster produceBytes = 1000
+ */
+static void test_metrics_measured(void **state)
+{
+    (void)state;
+    struct tb_snapshot *p = tb_snapshot_new(1704225598000);
+    p->mono_ms = 1000;
+    p->sizes_known = true;
+    p->sizes_mono_ms = 1000;
+    p->disk_bytes = 555;
+    p->broker_count = 1;
+    struct tb_topic *t = tb_snapshot_add_topic(p, "a", 2);
+    t->partitions[0].high_watermark = 10;
+    t->partitions[1].high_watermark = 20;
+    t->partitions[0].log_bytes = 1000;
+    t = tb_snapshot_add_topic(p, "b", 1);
+    t->partitions[0].high_watermark = 5;
+    t->partitions[0].log_bytes = 300;
+    tb_snapshot_finalize(p);
+    struct tb_snapshot *c = tb_snapshot_new(1704225600000);
+    c->mono_ms = 3000;
+    c->sizes_known = true;
+    c->sizes_mono_ms = 3500;
+    c->disk_bytes = 987654;
+    c->broker_count = 1;
+    t = tb_snapshot_add_topic(c, "a", 2);
+    t->partitions[0].high_watermark = 20;
+    t->partitions[1].high_watermark = 40;
+    t->partitions[0].log_bytes = 3500;
+    t = tb_snapshot_add_topic(c, "b", 1);
+    t->partitions[0].high_watermark = 5;
+    t->partitions[0].log_bytes = 100;
+    tb_snapshot_finalize(c);
+    struct tb_metrics *m = tb_metrics_compute(p, c);
+    tb_snapshot_unref(p);
+    tb_snapshot_unref(c);
+
+    struct tb_status st = fixture_status();
+    st.pod.connections_available = true;
+    st.pod.connections = 7;
+    st.pod.process_available = true;
+    st.pod.process_is_broker = true;
+    st.pod.pid = 4242;
+    st.pod.memory_bytes = 1073741824;
+    st.pod.threads = 87;
+    st.canary.enabled = true;
+    st.canary.produce_available = true;
+    st.canary.produce_p50_ms = 1.234;
+    st.canary.produce_p95_ms = 2.5;
+    st.canary.produce_p99_ms = 10.0;
+    st.canary.fetch_available = false;
+    st.canary.fetch_p50_ms = 99.0; /* not shown: unavailable */
+    st.canary.sent = 100;
+    st.canary.acked = 99;
+    st.canary.received = 95;
+    st.canary.lost = 5;
+    st.canary.produce_errors = 1;
+    st.canary.produce_samples = 99;
+    st.canary.partitions = 3;
+    st.canary.window_ms = 60000;
+    snprintf(st.canary.state, sizeof(st.canary.state), "failing");
+    snprintf(st.canary.error, sizeof(st.canary.error), "5 probe(s) not received within 5000 ms");
+
+    struct tb_buf b = {0};
+    assert_int_equal(tb_encode_metrics(m, &st, NULL, NOW_MS, &b), 0);
+    struct json_object *o = parse_buf(&b);
+    struct json_object *d = jp(o, "data");
+    assert_double_at(d, "throughput.produceRate", 15.0);
+    assert_int_at(d, "throughput.produceBytes", 1000);
+    assert_int_at(d, "throughput.fetchBytes", 0);
+    assert_double_at(d, "latency.produceP50", 1.234);
+    assert_double_at(d, "latency.produceP95", 2.5);
+    assert_double_at(d, "latency.produceP99", 10.0);
+    assert_double_at(d, "latency.fetchP50", 0);
+    assert_double_at(d, "latency.fetchP99", 0);
+    assert_str_at(d, "topicStats.0.name", "a");
+    assert_int_at(d, "topicStats.0.totalBytes", 3500);
+    assert_double_at(d, "topicStats.0.produceRate", 15.0);
+    assert_int_at(d, "topicStats.0.produceBytes", 1000);
+    assert_int_equal(len_at(d, "topicStats.0.unavailable"), 0);
+    assert_str_at(d, "topicStats.1.name", "b");
+    assert_int_at(d, "topicStats.1.totalBytes", 100);
+    assert_int_at(d, "topicStats.1.produceBytes", 0);
+    assert_strs_at(d, "topicStats.1.unavailable", STRS("produceBytes"));
+    assert_int_at(d, "clusterHealth.activeConnections", 7);
+    assert_int_at(d, "clusterHealth.diskUsageBytes", 987654);
+    assert_int_at(d, "clusterHealth.memoryUsageBytes", 1073741824);
+    assert_int_at(d, "clusterHealth.goroutineCount", 87);
+    assert_str_at(d, "clusterHealth.processSource", "broker");
+    assert_int_at(d, "clusterHealth.processPid", 4242);
+    assert_strs_at(d, "unavailable",
+                   STRS("throughput.fetchBytes", "latency.fetchP50", "latency.fetchP95",
+                        "latency.fetchP99"));
+    assert_str_at(d, "canary.state", "failing");
+    assert_int_at(d, "canary.windowSeconds", 60);
+    assert_int_at(d, "canary.partitions", 3);
+    assert_int_at(d, "canary.probesSent", 100);
+    assert_int_at(d, "canary.probesAcked", 99);
+    assert_int_at(d, "canary.probesReceived", 95);
+    assert_int_at(d, "canary.probesLost", 5);
+    assert_int_at(d, "canary.produceErrors", 1);
+    assert_int_at(d, "canary.produceSamples", 99);
+    assert_int_at(d, "canary.fetchSamples", 0);
+    assert_str_at(d, "canary.error", "5 probe(s) not received within 5000 ms");
+    json_object_put(o);
+    tb_buf_release(&b);
+
+    /* the bridge's own process; a healthy canary (no error shown) */
+    st.pod.process_is_broker = false;
+    st.canary.fetch_available = true;
+    st.canary.fetch_p50_ms = 3.0;
+    st.canary.fetch_p95_ms = 4.0;
+    st.canary.fetch_p99_ms = 5.0;
+    snprintf(st.canary.state, sizeof(st.canary.state), "ok");
+    st.canary.error[0] = '\0';
+    assert_int_equal(tb_encode_metrics(m, &st, NULL, NOW_MS, &b), 0);
+    o = parse_buf(&b);
+    d = jp(o, "data");
+    assert_str_at(d, "clusterHealth.processSource", "bridge");
+    assert_double_at(d, "latency.fetchP50", 3.0);
+    assert_double_at(d, "latency.fetchP99", 5.0);
+    assert_strs_at(d, "unavailable", STRS("throughput.fetchBytes"));
+    assert_str_at(d, "canary.state", "ok");
+    assert_null_at(d, "canary.error");
+    json_object_put(o);
+    tb_buf_release(&b);
+
+    /* a disabled canary never shows latencies, whatever its numbers say */
+    st.canary.enabled = false;
+    assert_int_equal(tb_encode_metrics(m, &st, NULL, NOW_MS, &b), 0);
+    o = parse_buf(&b);
+    d = jp(o, "data");
+    assert_double_at(d, "latency.produceP50", 0);
+    assert_str_at(d, "canary.state", "disabled");
+    assert_int_at(d, "canary.windowSeconds", 0);
+    assert_strs_at(d, "unavailable",
+                   STRS("throughput.fetchBytes", "latency.produceP50", "latency.produceP95",
+                        "latency.produceP99", "latency.fetchP50", "latency.fetchP95",
+                        "latency.fetchP99"));
     json_object_put(o);
     tb_buf_release(&b);
     tb_metrics_unref(m);
@@ -718,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_metrics_data_only),
         cmocka_unit_test(test_metrics_filter),
         cmocka_unit_test(test_metrics_null),
+        cmocka_unit_test(test_metrics_measured),
         cmocka_unit_test(test_metrics_no_rates_stale),
         cmocka_unit_test(test_double_rounding),
         cmocka_unit_test(test_metrics_large),

@@ -29,50 +29,13 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "mock.h"
 #include "tb/collector.h"
 #include "tb/config.h"
 #include "tb/log.h"
 #include "tb/mailbox.h"
 
 #define WAIT_S 60
-
-#if defined(__SANITIZE_THREAD__)
-#define SKIP_UNDER_TSAN() skip()
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SKIP_UNDER_TSAN() skip()
-#endif
-#endif
-#ifndef SKIP_UNDER_TSAN
-#define SKIP_UNDER_TSAN() ((void)0)
-#endif
-
-/* --- mock cluster ----------------------------------------------------------------- */
-
-struct mock {
-    rd_kafka_t *owner; /* producer handle that owns the mock cluster */
-    rd_kafka_mock_cluster_t *mc;
-    char bootstraps[256];
-};
-
-static void mock_up(struct mock *m, int brokers)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    /* The owner never connects anywhere; silence its "no bootstrap.servers" notice. */
-    assert_int_equal(rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    m->owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(m->owner);
-    m->mc = rd_kafka_mock_cluster_new(m->owner, brokers);
-    assert_non_null(m->mc);
-    snprintf(m->bootstraps, sizeof(m->bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(m->mc));
-}
-
-static void mock_down(struct mock *m)
-{
-    rd_kafka_mock_cluster_destroy(m->mc);
-    rd_kafka_destroy(m->owner);
-}
 
 /* Produces @count one-byte messages to @topic [@partition] through the mock's
  * bootstrap servers and waits for their delivery. */

@@ -234,6 +234,107 @@ static void test_full_exposition(void **state)
     tb_ws_text_release(&t);
 }
 
+/* Issue 6 sources: canary latencies, log-directory bytes, pod connections and process.
+ * Measured values appear; unavailable ones have no sample (never a 0). */
+static void test_canary_bytes_and_pod(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    f.snap.sizes_known = true;
+    f.snap.disk_bytes = 1048576;
+    f.topics[0].bytes_available = true;
+    f.topics[0].total_bytes = 4096;
+    f.topics[0].produce_bytes_available = true;
+    f.topics[0].produce_bytes_rate = 512.5;
+    f.topics[1].bytes_available = true;
+    f.topics[1].total_bytes = 0; /* measured: no replica hosted here */
+    f.m.bytes_rate_available = true;
+    f.m.produce_bytes_rate = 512.5;
+    struct tb_canary_stats *c = &f.u.status.canary;
+    c->enabled = true;
+    c->produce_available = true;
+    c->produce_p50_ms = 2.5;
+    c->produce_p95_ms = 4;
+    c->produce_p99_ms = 12;
+    c->fetch_available = false; /* e.g. the consumer has not received yet */
+    c->sent = 30;
+    c->acked = 29;
+    c->received = 0;
+    c->lost = 1;
+    c->produce_errors = 1;
+    snprintf(c->state, sizeof(c->state), "ok");
+    struct tb_pod_stats *pod = &f.u.status.pod;
+    pod->connections_available = true;
+    pod->connections = 7;
+    pod->process_available = true;
+    pod->process_is_broker = true;
+    pod->pid = 42;
+    pod->memory_bytes = 123456789;
+    pod->threads = 96;
+
+    struct tb_ws_text t = {0};
+    tb_ws_prom_render(&f.u, &f.st, NOW_MS, &t);
+    assert_false(t.oom);
+    check_format(t.mem);
+    expect_line(t.mem, "takhin_topic_bytes{topic=\"orders\"} 4096");
+    expect_line(t.mem, "takhin_topic_bytes{topic=\"payments\"} 0");
+    expect_line(t.mem, "takhin_topic_produce_bytes_rate{topic=\"orders\"} 512.5");
+    expect_no(t.mem, "takhin_topic_produce_bytes_rate{topic=\"payments\"}");
+    expect_line(t.mem, "takhin_cluster_produce_bytes_rate 512.5");
+    expect_line(t.mem, "takhin_log_dirs_disk_bytes 1048576");
+    expect_line(t.mem, "takhin_canary_up 1");
+    expect_line(t.mem, "takhin_canary_latency_seconds{side=\"produce\",quantile=\"0.5\"} 0.0025");
+    expect_line(t.mem, "takhin_canary_latency_seconds{side=\"produce\",quantile=\"0.95\"} 0.004");
+    expect_line(t.mem, "takhin_canary_latency_seconds{side=\"produce\",quantile=\"0.99\"} 0.012");
+    expect_no(t.mem, "side=\"fetch\"");
+    expect_line(t.mem, "# TYPE takhin_canary_probes_total counter");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"sent\"} 30");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"acked\"} 29");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"received\"} 0");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"lost\"} 1");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"produce_error\"} 1");
+    expect_line(t.mem, "takhin_broker_connections 7");
+    expect_line(t.mem, "takhin_process_resident_memory_bytes{source=\"broker\"} 123456789");
+    expect_line(t.mem, "takhin_process_threads{source=\"broker\"} 96");
+    tb_ws_text_release(&t);
+
+    /* a failing canary: up 0, counters stay, no latency; nothing from the pod */
+    c->produce_available = false;
+    snprintf(c->state, sizeof(c->state), "failing");
+    memset(pod, 0, sizeof(*pod));
+    f.snap.sizes_known = false;
+    f.snap.disk_bytes = -1;
+    f.topics[0].bytes_available = f.topics[1].bytes_available = false;
+    f.topics[0].produce_bytes_available = false;
+    f.m.bytes_rate_available = false;
+    tb_ws_prom_render(&f.u, &f.st, NOW_MS, &t);
+    check_format(t.mem);
+    expect_line(t.mem, "takhin_canary_up 0");
+    expect_line(t.mem, "takhin_canary_probes_total{result=\"lost\"} 1");
+    expect_no(t.mem, "\ntakhin_canary_latency_seconds{");
+    expect_no(t.mem, "\ntakhin_topic_bytes{");
+    expect_no(t.mem, "\ntakhin_topic_produce_bytes_rate{");
+    expect_no(t.mem, "\ntakhin_cluster_produce_bytes_rate ");
+    expect_no(t.mem, "\ntakhin_log_dirs_disk_bytes ");
+    expect_no(t.mem, "\ntakhin_broker_connections ");
+    expect_no(t.mem, "\ntakhin_process_");
+    tb_ws_text_release(&t);
+
+    /* canary disabled: no canary family at all; the bridge's own process is labelled */
+    memset(c, 0, sizeof(*c));
+    pod->process_available = true;
+    pod->process_is_broker = false;
+    pod->memory_bytes = 1000;
+    pod->threads = 5;
+    tb_ws_prom_render(&f.u, &f.st, NOW_MS, &t);
+    check_format(t.mem);
+    expect_no(t.mem, "takhin_canary_");
+    expect_line(t.mem, "takhin_process_resident_memory_bytes{source=\"bridge\"} 1000");
+    expect_line(t.mem, "takhin_process_threads{source=\"bridge\"} 5");
+    tb_ws_text_release(&t);
+}
+
 static void test_no_cycle_yet(void **state)
 {
     (void)state;
@@ -332,6 +433,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_exposition),
+        cmocka_unit_test(test_canary_bytes_and_pod),
         cmocka_unit_test(test_no_cycle_yet),
         cmocka_unit_test(test_failed_cycles_without_data),
         cmocka_unit_test(test_escape),
