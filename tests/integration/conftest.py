@@ -2,9 +2,11 @@
 (scripts/local-kafka), real clients (confluent-kafka for Kafka, websockets for WS).
 
 Fixtures
-  kafka        session: bootstrap address of a running local Kafka. Started by
-               scripts/local-kafka for the session and stopped at its end (by pid, by
-               that script) unless TB_KAFKA_BOOTSTRAP names an already running broker.
+  kafka        session: bootstrap address of the suite's own local Kafka, started by
+               scripts/local-kafka in a private run dir on free ports (exported as
+               TB_KAFKA_RUN_DIR, KAFKA_PORT, KAFKA_CONTROLLER_PORT) and stopped at the
+               end of the session (by pid, by that script), unless TB_KAFKA_BOOTSTRAP
+               names an already running broker.
   kadmin       session: a KafkaAdmin helper bound to `kafka` (topics, produce, commit).
   bridge       function: factory; bridge(overrides={}, kafka=False) starts the daemon
                with a generated config and returns a Bridge. Every bridge started is
@@ -78,24 +80,71 @@ def free_port():
 # ---------------------------------------------------------------------------------
 # Kafka
 # ---------------------------------------------------------------------------------
+def _port_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _broker_ports(rng):
+    """Two adjacent free ports below the ephemeral range (32768+), so that no outgoing
+    connection can take them between this check and the broker's bind."""
+    for _ in range(200):
+        port = rng.randrange(20000, 32000, 2)
+        if _port_free(port) and _port_free(port + 1):
+            return port, port + 1
+    raise RuntimeError("no two adjacent free ports in 20000-32000")
+
+
 @pytest.fixture(scope="session")
 def kafka():
+    """The suite's OWN broker: its own run dir and ports, never the default 9092 one a
+    developer's scripts/run-local may be using, nor another test run's. The environment
+    variables are exported so that tests calling scripts/local-kafka (pause, resume,
+    status) address this broker."""
     preset = os.environ.get("TB_KAFKA_BOOTSTRAP")
     if preset:
         yield preset
         return
-    started = subprocess.run([LOCAL_KAFKA, "status"], capture_output=True).returncode != 0
-    if started:
-        r = subprocess.run([LOCAL_KAFKA, "start"], capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            pytest.fail(f"scripts/local-kafka start failed:\n{r.stdout}\n{r.stderr}")
-    bootstrap = subprocess.run([LOCAL_KAFKA, "bootstrap"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+    import random
+    rng = random.Random()
+    saved = {k: os.environ.get(k)
+             for k in ("TB_KAFKA_RUN_DIR", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT")}
+    parent = tempfile.mkdtemp(prefix="tb-test-kafka-")
+    os.environ["TB_KAFKA_RUN_DIR"] = os.path.join(parent, "run")
+    started = False
     try:
+        failures = []
+        for _attempt in range(3):  # a port taken by someone else between check and bind
+            port, cport = _broker_ports(rng)
+            os.environ["KAFKA_PORT"] = str(port)
+            os.environ["KAFKA_CONTROLLER_PORT"] = str(cport)
+            r = subprocess.run([LOCAL_KAFKA, "start"], capture_output=True, text=True,
+                               timeout=600)
+            started = True
+            if r.returncode == 0:
+                break
+            failures.append(f"ports {port}/{cport}:\n{r.stdout}\n{r.stderr}")
+            subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
+            started = False
+        else:
+            pytest.fail("scripts/local-kafka start failed 3 times:\n" + "\n".join(failures))
+        bootstrap = subprocess.run([LOCAL_KAFKA, "bootstrap"], capture_output=True,
+                                   text=True, check=True).stdout.strip()
         yield bootstrap
     finally:
         if started:
             subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(parent, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class KafkaAdmin:

@@ -27,13 +27,13 @@ from conftest import LOCAL_KAFKA, WAIT_S, only
 # Independent readers
 # ---------------------------------------------------------------------------------
 def local_kafka():
-    """(pid, run_dir, data_dir, port) of the broker scripts/local-kafka runs, or skip."""
+    """(pid, run_dir, data_dir, port) of the suite's own broker (skips with an external one)."""
     if os.environ.get("TB_KAFKA_BOOTSTRAP"):
         pytest.skip("an external broker (TB_KAFKA_BOOTSTRAP): its files are not local")
     r = subprocess.run([LOCAL_KAFKA, "status"], capture_output=True, text=True)
     m = re.match(r"running (\d+) (\S+):(\d+)", r.stdout.strip())
     if not m:
-        pytest.skip("scripts/local-kafka reports no running broker: " + r.stdout + r.stderr)
+        pytest.fail("the suite's own broker is not running: " + r.stdout + r.stderr)
     run_dir = os.environ.get("TB_KAFKA_RUN_DIR") or os.path.join(
         os.environ.get("TMPDIR", "/tmp"), f"takhin-local-kafka-{os.getuid()}")
     props = open(os.path.join(run_dir, "server.properties")).read()
