@@ -55,12 +55,7 @@ export KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 say() { printf '%s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- binary
-if [[ -z "${TB_BINARY:-}" ]]; then
-    say "building Release in $BUILD_DIR ..."
-    cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD_DIR" -j2 --target takhin-bridge >/dev/null
-    TB_BINARY="$BUILD_DIR/takhin-bridge"
-fi
+bench_binary "$SRC" "$BUILD_DIR"
 
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"

@@ -98,12 +98,7 @@ fi
 (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 # ---------------------------------------------------------------- binary
-if [[ -z "${TB_BINARY:-}" ]]; then
-    say "building Release in $BUILD_DIR ..."
-    cmake -S "$SRC" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD_DIR" -j2 --target takhin-bridge >/dev/null
-    TB_BINARY="$BUILD_DIR/takhin-bridge"
-fi
+bench_binary "$SRC" "$BUILD_DIR"
 
 # ---------------------------------------------------------------- limits
 # The hard limit can only be raised with CAP_SYS_RESOURCE: use what we may.
