@@ -100,6 +100,18 @@ def _broker_ports(rng):
     raise RuntimeError("no two adjacent free ports in 20000-32000")
 
 
+def kafka_ctl(command, timeout=180):
+    """Run `scripts/local-kafka COMMAND` for the suite's broker (pause, resume); on
+    failure, fail the test with the script's whole output, which ends with the broker
+    log's tail (the run dir, log included, is removed at the end of the session)."""
+    r = subprocess.run([LOCAL_KAFKA, command], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        pytest.fail(f"scripts/local-kafka {command} exited {r.returncode}:\n"
+                    f"{r.stdout}{r.stderr}", pytrace=False)
+    return r.stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def kafka():
     """The suite's OWN broker: its own run dir and ports, never the default 9092 one a

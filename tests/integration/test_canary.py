@@ -4,10 +4,9 @@ stopped, and back afterwards. The probe topic and its messages are checked with 
 test's own Kafka clients.
 """
 import re
-import subprocess
 import time
 
-from conftest import LOCAL_KAFKA, WAIT_S, only
+from conftest import WAIT_S, kafka_ctl, only
 
 LATENCY = ["latency.produceP50", "latency.produceP95", "latency.produceP99",
            "latency.fetchP50", "latency.fetchP95", "latency.fetchP99"]
@@ -96,7 +95,7 @@ def test_canary_counts_lost_probes_while_the_broker_is_down(kadmin, cycle_stream
     try:
         d = s.wait_for(ok_with(10), "probes back")["data"]
         assert d["canary"]["probesLost"] == 0
-        subprocess.run([LOCAL_KAFKA, "pause"], check=True, capture_output=True, timeout=120)
+        kafka_ctl("pause", timeout=120)
         try:
             down = s.wait_for(lambda m: m["type"] == "metrics"
                               and m["data"]["canary"]["probesLost"] > 0
@@ -115,7 +114,7 @@ def test_canary_counts_lost_probes_while_the_broker_is_down(kadmin, cycle_stream
             s.wait_for(lambda m: m["type"] == "metrics"
                        and m["data"]["canary"]["probesLost"] > lost, "more lost probes")
         finally:
-            subprocess.run([LOCAL_KAFKA, "resume"], check=True, capture_output=True, timeout=180)
+            kafka_ctl("resume")
         assert s.proc.poll() is None, "the bridge must survive the outage"
         d = s.wait_for(ok_with(1), "probes back after the outage", timeout=WAIT_S * 3)["data"]
         for path in LATENCY:

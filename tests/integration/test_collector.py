@@ -3,13 +3,12 @@ an outage that must not look like changes (collector issue).
 
 Every expected value is computed here from what the test itself produced and committed.
 """
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import LOCAL_KAFKA, WAIT_S, only
+from conftest import WAIT_S, kafka_ctl, only
 
 
 def by(items, key):
@@ -170,7 +169,7 @@ def test_broker_outage_produces_no_false_events(kadmin, cycle_stream, unique):
     base = s.next_metrics()["data"]
     assert by(base["consumerLags"], "groupId")[g]["totalLag"] == 5
 
-    subprocess.run([LOCAL_KAFKA, "pause"], check=True, capture_output=True, timeout=120)
+    kafka_ctl("pause", timeout=120)
     try:
         outage_start = time.monotonic()
         stale = s.wait_for(lambda m: m["type"] == "metrics"
@@ -187,7 +186,7 @@ def test_broker_outage_produces_no_false_events(kadmin, cycle_stream, unique):
         assert ages == sorted(ages) and ages[-1] > ages[0]
         assert stale["collector"]["cyclesFailed"] >= 1
     finally:
-        subprocess.run([LOCAL_KAFKA, "resume"], check=True, capture_output=True, timeout=180)
+        kafka_ctl("resume")
     assert s.proc.poll() is None, "the bridge must survive the outage"
     d = s.wait_for(lambda m: m["type"] == "metrics" and m["data"]["collector"]["error"] is None,
                    "recovery", timeout=WAIT_S * 2)["data"]
