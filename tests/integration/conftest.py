@@ -18,6 +18,7 @@ Config overrides use dotted option paths: {"auth.api_keys": ["k"], "server.port"
 """
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -122,13 +123,11 @@ def kafka():
     if preset:
         yield preset
         return
-    import random
     rng = random.Random()
     saved = {k: os.environ.get(k)
              for k in ("TB_KAFKA_RUN_DIR", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT")}
     parent = tempfile.mkdtemp(prefix="tb-test-kafka-")
     os.environ["TB_KAFKA_RUN_DIR"] = os.path.join(parent, "run")
-    started = False
     try:
         failures = []
         for _attempt in range(3):  # a port taken by someone else between check and bind
@@ -137,20 +136,18 @@ def kafka():
             os.environ["KAFKA_CONTROLLER_PORT"] = str(cport)
             r = subprocess.run([LOCAL_KAFKA, "start"], capture_output=True, text=True,
                                timeout=600)
-            started = True
             if r.returncode == 0:
                 break
             failures.append(f"ports {port}/{cport}:\n{r.stdout}\n{r.stderr}")
             subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
-            started = False
         else:
             pytest.fail("scripts/local-kafka start failed 3 times:\n" + "\n".join(failures))
         bootstrap = subprocess.run([LOCAL_KAFKA, "bootstrap"], capture_output=True,
                                    text=True, check=True).stdout.strip()
         yield bootstrap
     finally:
-        if started:
-            subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
+        # idempotent: stops the broker by its pid if one runs, removes its run dir
+        subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
         shutil.rmtree(parent, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
