@@ -91,20 +91,21 @@ def _port_free(port):
     return True
 
 
-def _broker_ports(rng):
+def _broker_ports():
     """Two adjacent free ports below the ephemeral range (32768+), so that no outgoing
     connection can take them between this check and the broker's bind."""
     for _ in range(200):
-        port = rng.randrange(20000, 32000, 2)
+        port = random.randrange(20000, 32000, 2)
         if _port_free(port) and _port_free(port + 1):
             return port, port + 1
     raise RuntimeError("no two adjacent free ports in 20000-32000")
 
 
 def kafka_ctl(command, timeout=180):
-    """Run `scripts/local-kafka COMMAND` for the suite's broker (pause, resume); on
-    failure, fail the test with the script's whole output, which ends with the broker
-    log's tail (the run dir, log included, is removed at the end of the session)."""
+    """Run `scripts/local-kafka COMMAND` for the suite's broker (bootstrap, pause,
+    resume) and return its stdout; on failure, fail the test with the script's whole
+    output, which ends with the broker log's tail (the run dir, log included, is
+    removed at the end of the session)."""
     r = subprocess.run([LOCAL_KAFKA, command], capture_output=True, text=True,
                        timeout=timeout)
     if r.returncode != 0:
@@ -123,7 +124,6 @@ def kafka():
     if preset:
         yield preset
         return
-    rng = random.Random()
     saved = {k: os.environ.get(k)
              for k in ("TB_KAFKA_RUN_DIR", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT")}
     parent = tempfile.mkdtemp(prefix="tb-test-kafka-")
@@ -131,7 +131,7 @@ def kafka():
     try:
         failures = []
         for _attempt in range(3):  # a port taken by someone else between check and bind
-            port, cport = _broker_ports(rng)
+            port, cport = _broker_ports()
             os.environ["KAFKA_PORT"] = str(port)
             os.environ["KAFKA_CONTROLLER_PORT"] = str(cport)
             r = subprocess.run([LOCAL_KAFKA, "start"], capture_output=True, text=True,
@@ -142,9 +142,7 @@ def kafka():
             subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
         else:
             pytest.fail("scripts/local-kafka start failed 3 times:\n" + "\n".join(failures))
-        bootstrap = subprocess.run([LOCAL_KAFKA, "bootstrap"], capture_output=True,
-                                   text=True, check=True).stdout.strip()
-        yield bootstrap
+        yield kafka_ctl("bootstrap")
     finally:
         # idempotent: stops the broker by its pid if one runs, removes its run dir
         subprocess.run([LOCAL_KAFKA, "stop"], capture_output=True, timeout=120)
